@@ -1,0 +1,51 @@
+# The front door: `make run` serves the API on the embedded stack, `make test` proves it.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+EMU := .venv-emu
+PY := $(VENV)/bin/python
+
+.PHONY: install run up down status test test-unit test-integration test-e2e lint clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints-dev.txt
+	touch $@
+
+$(EMU)/.installed: requirements-emulator.txt constraints-emulator.txt
+	$(PYTHON) -m venv $(EMU)
+	$(EMU)/bin/pip install -q --disable-pip-version-check -r requirements-emulator.txt -c constraints-emulator.txt
+	touch $@
+
+install: $(VENV)/.installed $(EMU)/.installed
+
+run: install            ## install everything, deploy to the embedded stack, serve until Ctrl-C
+	$(PY) infra/stack.py serve
+
+up: install             ## the same in the background; returns once the API answers
+	$(PY) infra/stack.py up
+
+down:                   ## stop everything `up` started
+	@if [ -x $(PY) ]; then $(PY) infra/stack.py down; fi
+
+status:
+	$(PY) infra/stack.py status
+
+test: install           ## unit, integration, then end-to-end on the embedded stack
+	$(PY) -m pytest
+
+test-unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
+
+test-integration: $(VENV)/.installed
+	$(PY) -m pytest tests/integration
+
+test-e2e: install
+	$(PY) -m pytest tests/e2e
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean: down
+	rm -rf build .stack $(VENV) $(EMU)

@@ -1,0 +1,66 @@
+"""Chalice entry points: HTTP routes and the SQS settle handler. Glue only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice, Response
+from chalice.app import SQSEvent
+
+from chalicelib import wiring
+from chalicelib.api.http import handles_errors, json_response, parse_json_body
+from chalicelib.domain.batch_request import parse_batch_request
+from chalicelib.log import logger
+from chalicelib.services import batches
+from chalicelib.worker import handle_settle_event
+
+app = Chalice(app_name="pix-payouts")
+
+
+@app.route("/health", methods=["GET"])
+@handles_errors
+def health() -> Response:
+    wiring.repository().ping()
+    return json_response({"status": "ok", "database": "ok"}, 200)
+
+
+@app.route("/batches", methods=["POST"])
+@handles_errors
+def submit_batch() -> Response:
+    body = parse_json_body(app.current_request.raw_body, wiring.settings().max_body_bytes)
+    request = parse_batch_request(body)
+    logger.append_keys(batch_id=request.batch_id)
+    try:
+        submission = batches.submit_batch(wiring.repository(), wiring.queue(), request, wiring.new_e2e_id)
+    finally:
+        logger.remove_keys(["batch_id"])
+    if submission.created:
+        return json_response(submission.to_json(), 201, {"Location": f"/batches/{request.batch_id}"})
+    return json_response(submission.to_json(), 200, {"Idempotent-Replayed": "true"})
+
+
+@app.route("/batches/{batch_id}", methods=["GET"])
+@handles_errors
+def get_batch(batch_id: str) -> Response:
+    params = app.current_request.query_params or {}
+    page = batches.get_batch(
+        wiring.repository(), batch_id, limit=batches.parse_limit(params.get("limit")), cursor=params.get("cursor")
+    )
+    return json_response(page, 200)
+
+
+@app.route("/batches/{batch_id}/report", methods=["GET"])
+@handles_errors
+def get_report(batch_id: str) -> Response:
+    return json_response(batches.get_report(wiring.repository(), batch_id), 200)
+
+
+@app.route("/payouts/{payout_id}", methods=["GET"])
+@handles_errors
+def get_payout(payout_id: str) -> Response:
+    return json_response(batches.get_payout(wiring.repository(), payout_id), 200)
+
+
+@app.on_sqs_message(queue="payouts", batch_size=10)
+def settle(event: SQSEvent) -> dict[str, Any]:
+    return handle_settle_event(event.to_dict(), app.lambda_context)

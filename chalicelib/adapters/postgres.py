@@ -1,0 +1,305 @@
+"""PostgreSQL: one lazy connection per Lambda container, and the payout repository on top of it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+import psycopg2.extras
+
+from ..domain.batch_request import PayoutItem
+from ..domain.errors import Unavailable
+from ..domain.idempotency import ExistingPayout, Fingerprint
+from ..domain.payout import BatchItem, Payout
+from ..domain.payout_status import PayoutStatus
+
+_CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+_PAYOUT_COLUMNS = (
+    "p.payout_id::text, p.external_id, p.batch_id, p.user_id, p.amount_cents, p.pix_key_type, p.pix_key,"
+    " p.end_to_end_id, p.status, p.attempts, p.failure_code, p.failure_message, p.created_at, p.updated_at"
+)
+
+
+def _payout(row: Sequence[Any]) -> Payout:
+    return Payout(
+        payout_id=row[0],
+        external_id=row[1],
+        batch_id=row[2],
+        user_id=row[3],
+        amount_cents=row[4],
+        pix_key_type=row[5],
+        pix_key=row[6],
+        end_to_end_id=row[7],
+        status=PayoutStatus(row[8]),
+        attempts=row[9],
+        failure_code=row[10],
+        failure_message=row[11],
+        created_at=row[12],
+        updated_at=row[13],
+    )
+
+
+class Database:
+    """Holds one connection, opened on first use and re-opened after it breaks."""
+
+    def __init__(self, url: str, connect_timeout: int = 5) -> None:
+        self._url = url
+        self._connect_timeout = connect_timeout
+        self._conn: psycopg2.extensions.connection | None = None
+
+    def _connection(self) -> psycopg2.extensions.connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg2.connect(
+                self._url, connect_timeout=self._connect_timeout, application_name="pix-payouts"
+            )
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg2.extensions.cursor]:
+        """A cursor inside one transaction: committed on success, rolled back on any error."""
+        try:
+            conn = self._connection()
+            with conn, conn.cursor() as cur:
+                yield cur
+        except _CONNECTION_ERRORS as exc:
+            self.close()
+            raise Unavailable("the database is unavailable") from exc
+
+
+class BatchWriter:
+    """The writes and reads of one batch submission, all inside the caller's transaction."""
+
+    def __init__(self, cur: psycopg2.extensions.cursor) -> None:
+        self._cur = cur
+
+    def insert_batch(self, batch_id: str, request_hash: str, item_count: int) -> str | None:
+        """Claim batch_id. Returns None if this call created it, else the stored request hash.
+
+        A concurrent insert of the same batch_id blocks here until the other transaction ends,
+        which is what serialises two identical requests racing each other.
+        """
+        self._cur.execute(
+            "INSERT INTO batches (batch_id, request_hash, item_count) VALUES (%s, %s, %s)"
+            " ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id",
+            (batch_id, request_hash, item_count),
+        )
+        if self._cur.fetchone() is not None:
+            return None
+        self._cur.execute("SELECT request_hash FROM batches WHERE batch_id = %s", (batch_id,))
+        row = self._cur.fetchone()
+        return str(row[0])
+
+    def stored_items(self, batch_id: str) -> list[tuple[int, str, bool, str, Fingerprint]]:
+        """(index, payout_id, duplicate, origin batch_id, fingerprint) of every item, in order."""
+        self._cur.execute(
+            "SELECT bi.item_index, p.payout_id::text, bi.duplicate, p.batch_id,"
+            " p.external_id, p.user_id, p.amount_cents, p.pix_key_type, p.pix_key"
+            " FROM batch_items bi JOIN payouts p USING (payout_id)"
+            " WHERE bi.batch_id = %s ORDER BY bi.item_index",
+            (batch_id,),
+        )
+        return [(r[0], r[1], r[2], r[3], (r[4], r[5], r[6], r[7], r[8])) for r in self._cur.fetchall()]
+
+    def existing_payouts(self, external_ids: Sequence[str]) -> dict[str, ExistingPayout]:
+        self._cur.execute(
+            "SELECT payout_id::text, batch_id, external_id, user_id, amount_cents, pix_key_type, pix_key"
+            " FROM payouts WHERE external_id = ANY(%s)",
+            (list(external_ids),),
+        )
+        return {
+            r[2]: ExistingPayout(payout_id=r[0], batch_id=r[1], fingerprint=(r[2], r[3], r[4], r[5], r[6]))
+            for r in self._cur.fetchall()
+        }
+
+    def insert_payouts(
+        self, batch_id: str, items: Sequence[PayoutItem], new_e2e_id: Callable[[], str]
+    ) -> dict[int, str]:
+        """COPY the new payouts in one round trip; returns item index -> payout_id."""
+        ids: dict[int, str] = {}
+        buf = io.StringIO()
+        out = csv.writer(buf)
+        for item in items:
+            payout_id = str(uuid.uuid4())
+            ids[item.index] = payout_id
+            out.writerow(
+                (
+                    payout_id,
+                    item.external_id,
+                    batch_id,
+                    item.user_id,
+                    item.amount_cents,
+                    item.pix_key.type.value,
+                    item.pix_key.value,
+                    new_e2e_id(),
+                )
+            )
+        buf.seek(0)
+        self._cur.copy_expert(
+            "COPY payouts (payout_id, external_id, batch_id, user_id, amount_cents, pix_key_type, pix_key,"
+            " end_to_end_id) FROM STDIN WITH (FORMAT csv)",
+            buf,
+        )
+        return ids
+
+    def insert_batch_items(self, batch_id: str, rows: Sequence[tuple[int, str, bool]]) -> None:
+        buf = io.StringIO()
+        out = csv.writer(buf)
+        for index, payout_id, duplicate in rows:
+            out.writerow((batch_id, index, payout_id, "t" if duplicate else "f"))
+        buf.seek(0)
+        self._cur.copy_expert(
+            "COPY batch_items (batch_id, item_index, payout_id, duplicate) FROM STDIN WITH (FORMAT csv)", buf
+        )
+
+
+def is_external_id_race(exc: BaseException) -> bool:
+    """True when a concurrent batch committed one of our external_ids first."""
+    return isinstance(exc, psycopg2.errors.UniqueViolation) and "external_id" in (
+        getattr(exc.diag, "constraint_name", "") or ""
+    )
+
+
+class PayoutRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @contextmanager
+    def batch_writer(self) -> Iterator[BatchWriter]:
+        with self.db.transaction() as cur:
+            yield BatchWriter(cur)
+
+    def ping(self) -> None:
+        with self.db.transaction() as cur:
+            cur.execute("SELECT 1")
+
+    def mark_enqueued(self, batch_id: str) -> None:
+        with self.db.transaction() as cur:
+            cur.execute("UPDATE batches SET enqueued_at = now() WHERE batch_id = %s", (batch_id,))
+
+    # -- reads ---------------------------------------------------------------
+
+    def batch_exists(self, batch_id: str) -> bool:
+        with self.db.transaction() as cur:
+            cur.execute("SELECT 1 FROM batches WHERE batch_id = %s", (batch_id,))
+            return cur.fetchone() is not None
+
+    def batch_counts(self, batch_id: str) -> dict[str, int] | None:
+        """Status name -> count of the batch's own payouts, plus "duplicates"; None if no such batch."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "SELECT b.batch_id, CASE WHEN bi.duplicate THEN 'duplicates' ELSE p.status END, count(bi.payout_id)"
+                " FROM batches b LEFT JOIN batch_items bi ON bi.batch_id = b.batch_id"
+                " LEFT JOIN payouts p ON p.payout_id = bi.payout_id"
+                " WHERE b.batch_id = %s GROUP BY 1, 2",
+                (batch_id,),
+            )
+            rows = cur.fetchall()
+        if not rows:
+            return None
+        return {name: count for _, name, count in rows if name is not None}
+
+    def batch_items(self, batch_id: str, after_index: int = -1, limit: int | None = None) -> list[BatchItem]:
+        with self.db.transaction() as cur:
+            cur.execute(
+                f"SELECT bi.item_index, bi.duplicate, {_PAYOUT_COLUMNS}"
+                " FROM batch_items bi JOIN payouts p USING (payout_id)"
+                " WHERE bi.batch_id = %s AND bi.item_index > %s ORDER BY bi.item_index LIMIT %s",
+                (batch_id, after_index, limit),
+            )
+            return [BatchItem(index=r[0], duplicate=r[1], payout=_payout(r[2:])) for r in cur.fetchall()]
+
+    def get_payout(self, payout_id: str) -> Payout | None:
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT {_PAYOUT_COLUMNS} FROM payouts p WHERE p.payout_id = %s", (payout_id,))
+            row = cur.fetchone()
+        return None if row is None else _payout(row)
+
+    def payout_events(self, payout_id: str) -> list[dict[str, Any]]:
+        with self.db.transaction() as cur:
+            cur.execute(
+                "SELECT occurred_at, event, from_status, to_status, attempt, code, detail"
+                " FROM payout_events WHERE payout_id = %s ORDER BY event_id",
+                (payout_id,),
+            )
+            names = ("at", "event", "from_status", "to_status", "attempt", "code", "detail")
+            return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
+
+    # -- settlement: every change is a status-guarded UPDATE plus its event ---
+
+    def start_attempt(self, payout_id: str) -> tuple[Payout, PayoutStatus] | None:
+        """Move Pending/Processing to Processing and count the attempt; None if the payout is terminal."""
+        with self.db.transaction() as cur:
+            cur.execute("SELECT status FROM payouts WHERE payout_id = %s FOR UPDATE", (payout_id,))
+            row = cur.fetchone()
+            if row is None or row[0] not in (PayoutStatus.PENDING.value, PayoutStatus.PROCESSING.value):
+                return None
+            previous = PayoutStatus(row[0])
+            cur.execute(
+                "UPDATE payouts p SET status = 'Processing', attempts = attempts + 1, updated_at = now()"
+                f" WHERE payout_id = %s RETURNING {_PAYOUT_COLUMNS}",
+                (payout_id,),
+            )
+            payout = _payout(cur.fetchone())
+            self._event(cur, payout_id, "attempt_started", previous.value, "Processing", payout.attempts)
+            return payout, previous
+
+    def finish(
+        self,
+        payout_id: str,
+        status: PayoutStatus,
+        attempt: int,
+        code: str | None = None,
+        message: str | None = None,
+        event: str | None = None,
+    ) -> bool:
+        """Processing -> Completed/Failed. False if the payout was not Processing (someone else finished it)."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "UPDATE payouts SET status = %s, failure_code = %s, failure_message = %s, updated_at = now()"
+                " WHERE payout_id = %s AND status = 'Processing'",
+                (status.value, code, message, payout_id),
+            )
+            if cur.rowcount != 1:
+                return False
+            self._event(
+                cur, payout_id, event or status.value.lower(), "Processing", status.value, attempt, code, message
+            )
+            return True
+
+    def record_event(
+        self, payout_id: str, event: str, attempt: int | None, code: str | None = None, detail: str | None = None
+    ) -> None:
+        with self.db.transaction() as cur:
+            self._event(cur, payout_id, event, None, None, attempt, code, detail)
+
+    @staticmethod
+    def _event(
+        cur: psycopg2.extensions.cursor,
+        payout_id: str,
+        event: str,
+        from_status: str | None,
+        to_status: str | None,
+        attempt: int | None,
+        code: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        cur.execute(
+            "INSERT INTO payout_events (payout_id, event, from_status, to_status, attempt, code, detail)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (payout_id, event, from_status, to_status, attempt, code, detail),
+        )

@@ -1,0 +1,104 @@
+"""A Pix provider that settles into its own Postgres ledger and fails on purpose, by rule.
+
+Rules map an exact amount_cents to a behaviour, so a test picks its path by its amount:
+  reject:<CODE>   permanent rejection with that SPI code (AC03 invalid account, AC06 blocked, AC07 closed)
+  transient:<N>   the first N attempts of an end-to-end id fail without paying (code AB03), then it pays
+  timeout:<N>     the first N attempts pay and then time out, so the caller cannot know it paid
+  slow:<MS>       pays after MS milliseconds
+SANDBOX_PIX_RULES replaces the defaults ("66601:reject:AC03,66699:transient:2"); "none" disables them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..domain.errors import ProviderOutcomeUnknown, ProviderRejected, ProviderTransientError
+from ..domain.provider import ExecutedTransfer, Transfer
+from .postgres import Database
+
+DEFAULT_RULES = (
+    "66601:reject:AC03,66606:reject:AC06,66607:reject:AC07,66699:transient:2,66698:timeout:1,66697:slow:1500"
+)
+_REJECTIONS = {
+    "AC03": "invalid creditor account",
+    "AC06": "creditor account is blocked",
+    "AC07": "creditor account is closed",
+}
+_ACTIONS = {"reject", "transient", "timeout", "slow"}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    action: str
+    arg: str
+
+
+def parse_rules(text: str) -> dict[int, Rule]:
+    text = text.strip() or DEFAULT_RULES
+    if text.lower() == "none":
+        return {}
+    rules: dict[int, Rule] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        amount, action, arg = ([*part.split(":", 2), ""])[:3]
+        if action not in _ACTIONS or not amount.isdigit():
+            raise ValueError(f"bad sandbox rule {part!r}: expected <amount_cents>:<{'|'.join(sorted(_ACTIONS))}>:<arg>")
+        if action != "reject" and not arg.isdigit():
+            raise ValueError(f"bad sandbox rule {part!r}: {action} takes a whole number")
+        rules[int(amount)] = Rule(action, arg)
+    return rules
+
+
+class SandboxPixProvider:
+    def __init__(self, db: Database, rules: str = "", latency_ms: int = 0) -> None:
+        self._db = db
+        self._rules = parse_rules(rules)
+        self._latency = latency_ms / 1000
+
+    def send(self, transfer: Transfer) -> None:
+        rule = self._rules.get(transfer.amount_cents)
+        attempt = self._count_attempt(transfer.end_to_end_id)
+        delay = self._latency + (int(rule.arg) / 1000 if rule and rule.action == "slow" else 0)
+        if delay:
+            time.sleep(delay)
+        if rule and rule.action == "reject":
+            raise ProviderRejected(_REJECTIONS.get(rule.arg, "rejected by the receiving institution"), rule.arg)
+        if rule and rule.action == "transient" and attempt <= int(rule.arg):
+            raise ProviderTransientError("settlement timed out at the receiving institution", "AB03")
+        self._execute(transfer)
+        if rule and rule.action == "timeout" and attempt <= int(rule.arg):
+            raise ProviderOutcomeUnknown("no answer from the provider after the transfer was sent")
+
+    def find(self, end_to_end_id: str) -> ExecutedTransfer | None:
+        with self._db.transaction() as cur:
+            cur.execute(
+                "SELECT end_to_end_id, amount_cents, executed_at FROM sandbox_pix_transfers"
+                " WHERE end_to_end_id = %s ORDER BY transfer_id LIMIT 1",
+                (end_to_end_id,),
+            )
+            row = cur.fetchone()
+        return None if row is None else ExecutedTransfer(row[0], row[1], row[2])
+
+    def _count_attempt(self, end_to_end_id: str) -> int:
+        with self._db.transaction() as cur:
+            cur.execute(
+                "INSERT INTO sandbox_pix_attempts (end_to_end_id, attempts) VALUES (%s, 1)"
+                " ON CONFLICT (end_to_end_id) DO UPDATE SET attempts = sandbox_pix_attempts.attempts + 1"
+                " RETURNING attempts",
+                (end_to_end_id,),
+            )
+            return int(cur.fetchone()[0])
+
+    def _execute(self, transfer: Transfer) -> None:
+        with self._db.transaction() as cur:
+            cur.execute(
+                "INSERT INTO sandbox_pix_transfers (end_to_end_id, payout_id, amount_cents, pix_key_type, pix_key)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (
+                    transfer.end_to_end_id,
+                    transfer.payout_id,
+                    transfer.amount_cents,
+                    transfer.pix_key_type,
+                    transfer.pix_key,
+                ),
+            )

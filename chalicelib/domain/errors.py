@@ -1,0 +1,67 @@
+"""The service's error tree; chalicelib/api/errors.py maps it to HTTP."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    code = "error"
+
+
+class BadRequest(ServiceError):
+    code = "bad_request"
+
+
+class PayloadTooLarge(ServiceError):
+    code = "payload_too_large"
+
+
+class Conflict(ServiceError):
+    code = "conflict"
+
+    def __init__(self, message: str, details: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+
+
+class Unavailable(ServiceError):
+    """A dependency (database, queue) is down; the caller should retry later."""
+
+    code = "unavailable"
+
+    def __init__(self, message: str, retry_after_seconds: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ProviderError(ServiceError):
+    """The Pix provider did not pay; subclasses say whether to retry."""
+
+    code = "provider_error"
+
+    def __init__(self, message: str, provider_code: str | None = None) -> None:
+        super().__init__(message)
+        self.provider_code = provider_code
+
+
+class ProviderRejected(ProviderError):
+    """Permanent: the payout fails now (invalid, blocked or closed account...)."""
+
+    code = "provider_rejected"
+
+
+class ProviderTransientError(ProviderError):
+    """Nothing was paid; the same transfer may be sent again later."""
+
+    code = "provider_transient"
+
+
+class ProviderOutcomeUnknown(ProviderError):
+    """The call failed after it may have paid: ask the provider before sending again."""
+
+    code = "provider_outcome_unknown"

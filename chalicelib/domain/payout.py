@@ -1,0 +1,63 @@
+"""A payout as the service sees it, and what a stored batch item looks like."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .payout_status import PayoutStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    payout_id: str
+    external_id: str
+    batch_id: str
+    user_id: str
+    amount_cents: int
+    pix_key_type: str
+    pix_key: str
+    end_to_end_id: str
+    status: PayoutStatus
+    attempts: int
+    failure_code: str | None
+    failure_message: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def fingerprint(self) -> tuple[str, str, int, str, str]:
+        return (self.external_id, self.user_id, self.amount_cents, self.pix_key_type, self.pix_key)
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "payout_id": self.payout_id,
+            "external_id": self.external_id,
+            "batch_id": self.batch_id,
+            "user_id": self.user_id,
+            "amount_cents": self.amount_cents,
+            "pix_key_type": self.pix_key_type,
+            "pix_key": self.pix_key,
+            "end_to_end_id": self.end_to_end_id,
+            "status": self.status.value,
+            "attempts": self.attempts,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+        if self.failure_code is not None:
+            body["failure"] = {"code": self.failure_code, "message": self.failure_message}
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One item of a batch, in request order: its own payout, or a duplicate of an earlier one."""
+
+    index: int
+    duplicate: bool
+    payout: Payout
+
+    def to_json(self) -> dict[str, object]:
+        body = self.payout.to_json()
+        body["index"] = self.index
+        body["duplicate"] = self.duplicate
+        return body

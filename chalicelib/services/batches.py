@@ -1,0 +1,188 @@
+"""Use cases of the HTTP API: submit a batch, read a batch, its report, one payout."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..adapters.postgres import PayoutRepository, is_external_id_race
+from ..adapters.sqs_queue import PayoutQueue
+from ..domain.batch_request import BatchRequest
+from ..domain.errors import BadRequest, Conflict, NotFound
+from ..domain.idempotency import batch_hash, plan_new_batch, replay_differences, truncate
+from ..domain.report import Summary, batch_status, build_report
+from ..log import logger
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+# A concurrent batch can take one of our external_ids between our read and our COPY;
+# the loser re-plans (the item becomes a duplicate or a conflict). Three rounds is plenty.
+_RACE_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    created: bool  # False: an exact replay of an accepted batch
+    batch_id: str
+    payout_ids: list[str]
+    duplicates: list[dict[str, Any]]
+    enqueue_failed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "received_items": len(self.payout_ids),
+            "payout_ids": self.payout_ids,
+            "duplicates": self.duplicates,
+        }
+
+
+def submit_batch(
+    repo: PayoutRepository, queue: PayoutQueue, request: BatchRequest, new_e2e_id: Callable[[], str]
+) -> Submission:
+    digest = batch_hash(request)
+    for round_ in range(_RACE_RETRIES):
+        try:
+            submission, to_enqueue = _write_batch(repo, request, digest, new_e2e_id)
+            break
+        except Exception as exc:
+            if not is_external_id_race(exc) or round_ == _RACE_RETRIES - 1:
+                raise
+            logger.info("external_id race, re-planning", extra={"batch_id": request.batch_id})
+    if not to_enqueue:
+        return submission
+    unsent = queue.enqueue(to_enqueue)
+    if unsent:
+        # The batch is committed; the sweeper enqueues what is left. Never fail the request here.
+        logger.error("payouts not enqueued", extra={"batch_id": request.batch_id, "unsent": len(unsent)})
+        return Submission(
+            submission.created,
+            submission.batch_id,
+            submission.payout_ids,
+            submission.duplicates,
+            enqueue_failed=len(unsent),
+        )
+    repo.mark_enqueued(request.batch_id)
+    return submission
+
+
+def _write_batch(
+    repo: PayoutRepository, request: BatchRequest, digest: str, new_e2e_id: Callable[[], str]
+) -> tuple[Submission, list[str]]:
+    with repo.batch_writer() as tx:
+        stored_hash = tx.insert_batch(request.batch_id, digest, len(request.items))
+        if stored_hash is not None:
+            stored = tx.stored_items(request.batch_id)
+            if stored_hash != digest:
+                diffs = replay_differences(request, [row[4] for row in stored])
+                raise Conflict(f"batch {request.batch_id} was already accepted with other items", truncate(diffs))
+            duplicates = [
+                {"index": i, "external_id": fp[0], "payout_id": pid, "batch_id": origin}
+                for i, pid, dup, origin, fp in stored
+                if dup
+            ]
+            return Submission(False, request.batch_id, [row[1] for row in stored], duplicates), []
+
+        plan = plan_new_batch(request, tx.existing_payouts([item.external_id for item in request.items]))
+        if plan.conflicts:
+            raise Conflict("some external_ids were already accepted with different content", truncate(plan.conflicts))
+        new_ids = tx.insert_payouts(request.batch_id, plan.new_items, new_e2e_id)
+        payout_ids: list[str] = []
+        rows: list[tuple[int, str, bool]] = []
+        duplicates: list[dict[str, Any]] = []
+        for item in request.items:
+            if item.index in new_ids:
+                pid = new_ids[item.index]
+                rows.append((item.index, pid, False))
+            else:
+                dup = plan.duplicates[item.index]
+                pid = dup.payout_id
+                rows.append((item.index, pid, True))
+                duplicates.append(
+                    {"index": item.index, "external_id": item.external_id, "payout_id": pid, "batch_id": dup.batch_id}
+                )
+            payout_ids.append(pid)
+        tx.insert_batch_items(request.batch_id, rows)
+    logger.info(
+        "batch accepted",
+        extra={
+            "batch_id": request.batch_id,
+            "items": len(request.items),
+            "new_payouts": len(new_ids),
+            "duplicates": len(duplicates),
+        },
+    )
+    return Submission(True, request.batch_id, payout_ids, duplicates), list(new_ids.values())
+
+
+def encode_cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(f"i:{index}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if text.startswith("i:") and text[2:].isdigit():
+            return int(text[2:])
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise BadRequest("cursor is not one this API returned")
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_PAGE
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}")
+    return int(raw)
+
+
+def get_batch(
+    repo: PayoutRepository, batch_id: str, limit: int = DEFAULT_PAGE, cursor: str | None = None
+) -> dict[str, Any]:
+    after = decode_cursor(cursor) if cursor else -1
+    counts = repo.batch_counts(batch_id)
+    if counts is None:
+        raise NotFound(f"no batch {batch_id}")
+    summary = Summary.from_counts(counts)
+    items = repo.batch_items(batch_id, after_index=after, limit=limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return {
+        "batch_id": batch_id,
+        "status": batch_status(summary),
+        "summary": summary.to_json(),
+        "payouts": [item.to_json() for item in items],
+        "next_cursor": encode_cursor(items[-1].index) if more else None,
+    }
+
+
+def get_report(repo: PayoutRepository, batch_id: str) -> dict[str, Any]:
+    if not repo.batch_exists(batch_id):
+        raise NotFound(f"no batch {batch_id}")
+    return build_report(batch_id, repo.batch_items(batch_id))
+
+
+def get_payout(repo: PayoutRepository, payout_id: str) -> dict[str, Any]:
+    payout = repo.get_payout(payout_id) if _is_uuid(payout_id) else None
+    if payout is None:
+        raise NotFound(f"no payout {payout_id}")
+    history = [{"at": payout.created_at.isoformat(), "event": "created", "to_status": "Pending"}]
+    for event in repo.payout_events(payout_id):
+        event["at"] = event["at"].isoformat()
+        history.append({k: v for k, v in event.items() if v is not None})
+    body = payout.to_json()
+    body["history"] = history
+    return body
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36

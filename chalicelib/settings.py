@@ -1,0 +1,52 @@
+"""One frozen settings object, read from the environment once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    payouts_queue_url: str
+    idempotency_table: str
+    payer_ispb: str
+    pix_provider: str
+    sandbox_rules: str
+    sandbox_latency_ms: int
+    max_body_bytes: int
+    enqueue_workers: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+    in_progress_retry_seconds: int
+    idempotency_ttl_seconds: int
+    db_connect_timeout_seconds: int
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        return cls(
+            database_url=e.get("DATABASE_URL", ""),
+            payouts_queue_url=e.get("PAYOUTS_QUEUE_URL", ""),
+            idempotency_table=e.get("IDEMPOTENCY_TABLE", "payouts-idempotency"),
+            # ISPB of the paying institution; 8 digits, part of every end-to-end id
+            payer_ispb=e.get("PIX_PAYER_ISPB", "99999999"),
+            pix_provider=e.get("PIX_PROVIDER", "sandbox"),
+            sandbox_rules=e.get("SANDBOX_PIX_RULES", ""),
+            sandbox_latency_ms=int(e.get("SANDBOX_PIX_LATENCY_MS", "0")),
+            # Lambda's synchronous payload limit is 6 MB; keep headroom for the event envelope
+            max_body_bytes=int(e.get("MAX_BODY_BYTES", str(5 * 1024 * 1024))),
+            enqueue_workers=int(e.get("ENQUEUE_WORKERS", "8")),
+            retry_base_seconds=float(e.get("RETRY_BASE_SECONDS", "2")),
+            retry_max_seconds=float(e.get("RETRY_MAX_SECONDS", "300")),
+            in_progress_retry_seconds=int(e.get("IN_PROGRESS_RETRY_SECONDS", "5")),
+            idempotency_ttl_seconds=int(e.get("IDEMPOTENCY_TTL_SECONDS", "3600")),
+            db_connect_timeout_seconds=int(e.get("DB_CONNECT_TIMEOUT_SECONDS", "5")),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,88 @@
+"""The only place that builds clients and connections; each is built once per container, lazily."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from .adapters.postgres import Database, PayoutRepository
+from .adapters.sandbox_pix import SandboxPixProvider
+from .adapters.sqs_queue import PayoutQueue
+from .domain.end_to_end import new_end_to_end_id
+from .domain.provider import PixProvider
+from .settings import Settings, get_settings
+
+_cache: dict[str, Any] = {}
+
+
+def once(name: str, build: Any) -> Any:
+    """Build a thing the first time it is asked for in this container, then reuse it."""
+    if name not in _cache:
+        _cache[name] = build()
+    return _cache[name]
+
+
+def reset() -> None:
+    """Forget every built client (tests, or after settings change)."""
+    for db in (_cache.get("db"), _cache.get("provider_db")):
+        if db is not None:
+            db.close()
+    _cache.clear()
+    get_settings.cache_clear()
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def _boto_config(pool: int = 10) -> Config:
+    # boto3's standard retry mode already backs off on throttling and 5xx; keep timeouts short
+    # so a dead endpoint fails a request quickly instead of eating API Gateway's 29 s.
+    return Config(
+        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10, max_pool_connections=pool
+    )
+
+
+def database() -> Database:
+    s = settings()
+    return once("db", lambda: Database(s.database_url, s.db_connect_timeout_seconds))
+
+
+def repository() -> PayoutRepository:
+    return once("repo", lambda: PayoutRepository(database()))
+
+
+def queue() -> PayoutQueue:
+    s = settings()
+    return once(
+        "queue",
+        lambda: PayoutQueue(
+            boto3.client("sqs", config=_boto_config(s.enqueue_workers * 2)), s.payouts_queue_url, s.enqueue_workers
+        ),
+    )
+
+
+def provider() -> PixProvider:
+    s = settings()
+    if s.pix_provider != "sandbox":
+        raise RuntimeError(f"unknown PIX_PROVIDER {s.pix_provider!r}; only 'sandbox' ships")
+    # The sandbox plays an external system: its own connection, its own commits.
+    return once(
+        "provider",
+        lambda: SandboxPixProvider(
+            once("provider_db", lambda: Database(s.database_url, s.db_connect_timeout_seconds)),
+            s.sandbox_rules,
+            s.sandbox_latency_ms,
+        ),
+    )
+
+
+def new_e2e_id() -> str:
+    return new_end_to_end_id(settings().payer_ispb, datetime.now(UTC))
+
+
+def dynamodb_client() -> Any:
+    return once("dynamodb", lambda: boto3.client("dynamodb", config=_boto_config()))

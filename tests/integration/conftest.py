@@ -1,0 +1,80 @@
+"""Integration fixtures: the app wired to a real PostgreSQL and to moto's SQS and DynamoDB."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import psycopg2
+import pytest
+from moto import mock_aws
+
+from chalicelib import wiring
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """moto's SQS queue (with its DLQ) and the idempotency table."""
+    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        dlq = sqs.create_queue(QueueName="payouts-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue = sqs.create_queue(
+            QueueName="payouts",
+            Attributes={
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+                "VisibilityTimeout": "180",
+            },
+        )["QueueUrl"]
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.create_table(
+            TableName="payouts-idempotency",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield {"sqs": sqs, "queue_url": queue, "dlq_url": dlq, "dynamodb": ddb, "table": "payouts-idempotency"}
+
+
+@pytest.fixture
+def app_env(aws: dict[str, Any], database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """Environment the deployed functions get, pointed at moto and the scratch database."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("PAYOUTS_QUEUE_URL", aws["queue_url"])
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", aws["table"])
+    monkeypatch.setenv("RETRY_BASE_SECONDS", "1")
+    wiring.reset()
+    yield aws
+    wiring.reset()
+
+
+@pytest.fixture
+def client(app_env: dict[str, Any]) -> Iterator[Any]:
+    from chalice.test import Client
+
+    import app as chalice_app
+
+    with Client(chalice_app.app) as c:
+        yield c
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Any]:
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"

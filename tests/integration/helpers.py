@@ -1,0 +1,73 @@
+"""Builders for requests and SQS events used by the integration tests."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+SEED = Path(__file__).resolve().parents[2] / "seeds" / "payouts_batch_example.json"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def item(amount_cents: int = 1500, **overrides: Any) -> dict[str, Any]:
+    ext = unique("ext")
+    body = {
+        "external_id": ext,
+        "user_id": f"user-{ext[-6:]}",
+        "amount_cents": amount_cents,
+        "pix_key": f"{ext}@example.com",
+    }
+    body.update(overrides)
+    return body
+
+
+def batch(*items: dict[str, Any], batch_id: str | None = None) -> dict[str, Any]:
+    return {"batch_id": batch_id or unique("batch"), "items": list(items) or [item()]}
+
+
+def seed_batch() -> dict[str, Any]:
+    """The challenge's example with fresh ids, so tests can run in any order."""
+    body = json.loads(SEED.read_text())
+    tag = uuid.uuid4().hex[:8]
+    body["batch_id"] = f"{body['batch_id']}-{tag}"
+    for it in body["items"]:
+        it["external_id"] = f"{it['external_id']}-{tag}"
+    return body
+
+
+def post(client: Any, body: Any, raw: bytes | str | None = None) -> Any:
+    return client.http.post(
+        "/batches",
+        headers={"Content-Type": "application/json"},
+        body=raw if raw is not None else json.dumps(body),
+    )
+
+
+def sqs_event(*payout_ids: str, receipt_handles: list[str] | None = None) -> dict[str, Any]:
+    """An SQS event whose records have distinct messageIds (Chalice's generator reuses one)."""
+    records = []
+    for n, pid in enumerate(payout_ids):
+        records.append(
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": (receipt_handles or [])[n] if receipt_handles else f"rh-{uuid.uuid4().hex}",
+                "body": json.dumps({"payout_id": pid}),
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "0",
+                    "SenderId": "test",
+                    "ApproximateFirstReceiveTimestamp": "0",
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:payouts",
+                "awsRegion": "us-east-1",
+            }
+        )
+    return {"Records": records}

@@ -1,0 +1,149 @@
+"""The SQS settle handler through Chalice's test client: lock, transitions, sandbox outcomes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from tests.integration.helpers import batch, item, post, sqs_event
+
+
+def submit(client: Any, *amounts: int) -> list[str]:
+    resp = post(client, batch(*[item(amount_cents=a) for a in amounts]))
+    assert resp.status_code == 201
+    return resp.json_body["payout_ids"]
+
+
+def received(aws: dict[str, Any], wait: int = 0) -> dict[str, str]:
+    """payout_id -> receipt handle of every message currently visible."""
+    out: dict[str, str] = {}
+    while True:
+        msgs = (
+            aws["sqs"]
+            .receive_message(QueueUrl=aws["queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=wait)
+            .get("Messages", [])
+        )
+        if not msgs:
+            return out
+        for m in msgs:
+            out[json.loads(m["Body"])["payout_id"]] = m["ReceiptHandle"]
+
+
+def deliver(client: Any, aws: dict[str, Any], payout_ids: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Receive the payouts' messages for real and hand them to the settle function."""
+    handles = received(aws)
+    event = sqs_event(*payout_ids, receipt_handles=[handles[p] for p in payout_ids])
+    result = client.lambda_.invoke("settle", event).payload
+    by_message = {r["messageId"]: json.loads(r["body"])["payout_id"] for r in event["Records"]}
+    return result, by_message
+
+
+def failed_payouts(result: dict[str, Any], by_message: dict[str, str]) -> set[str]:
+    return {by_message[f["itemIdentifier"]] for f in result["batchItemFailures"]}
+
+
+def payout(client: Any, pid: str) -> dict[str, Any]:
+    return client.http.get(f"/payouts/{pid}").json_body
+
+
+def transfers(db: Any, pid: str) -> int:
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM sandbox_pix_transfers WHERE payout_id = %s", (pid,))
+        return int(cur.fetchone()[0])
+
+
+def test_pending_payouts_settle_to_completed_with_one_transfer_each(client, app_env, db):
+    ids = submit(client, 1000, 2000, 3000)
+    result, _ = deliver(client, app_env, ids)
+    assert result == {"batchItemFailures": []}
+    for pid in ids:
+        assert payout(client, pid)["status"] == "Completed"
+        assert transfers(db, pid) == 1
+    history = [h["event"] for h in payout(client, ids[0])["history"]]
+    assert history == ["created", "attempt_started", "completed"]
+
+
+def test_a_message_delivered_twice_pays_once(client, app_env, db):
+    [pid] = submit(client, 1234)
+    event = sqs_event(pid)
+    client.lambda_.invoke("settle", event)
+    again = client.lambda_.invoke("settle", sqs_event(pid)).payload
+    assert again == {"batchItemFailures": []}
+    assert transfers(db, pid) == 1
+
+
+def test_a_completed_payout_is_left_alone_even_after_its_lock_record_is_gone(client, app_env, db):
+    [pid] = submit(client, 4321)
+    client.lambda_.invoke("settle", sqs_event(pid))
+    scan = app_env["dynamodb"].scan(TableName=app_env["table"])["Items"]
+    for rec in scan:
+        app_env["dynamodb"].delete_item(TableName=app_env["table"], Key={"id": rec["id"]})
+    result = client.lambda_.invoke("settle", sqs_event(pid)).payload
+    assert result == {"batchItemFailures": []}
+    assert transfers(db, pid) == 1
+    assert payout(client, pid)["status"] == "Completed"
+
+
+def test_a_permanent_rejection_fails_the_payout_with_its_reason(client, app_env, db):
+    [pid] = submit(client, 66601)
+    result, _ = deliver(client, app_env, [pid])
+    assert result == {"batchItemFailures": []}
+    body = payout(client, pid)
+    assert body["status"] == "Failed"
+    assert body["failure"]["code"] == "AC03"
+    assert transfers(db, pid) == 0
+
+
+def test_a_transient_error_is_retried_after_a_backoff_and_then_completes(client, app_env, db):
+    ok, flaky = submit(client, 1000, 66699)
+    result, by_message = deliver(client, app_env, [ok, flaky])
+    assert failed_payouts(result, by_message) == {flaky}
+    assert payout(client, flaky)["status"] == "Processing"
+    # The handler shortened the message's visibility from the queue's 180 s to the backoff.
+    time.sleep(1.2)
+    assert set(received(app_env, wait=2)) == {flaky}
+    client.lambda_.invoke("settle", sqs_event(flaky))
+    result = client.lambda_.invoke("settle", sqs_event(flaky)).payload
+    assert result == {"batchItemFailures": []}
+    body = payout(client, flaky)
+    assert body["status"] == "Completed" and body["attempts"] == 3
+    assert [h["event"] for h in body["history"]].count("attempt_failed") == 2
+    assert transfers(db, flaky) == 1
+
+
+def test_an_unknown_outcome_is_resolved_by_asking_the_provider_not_by_paying_again(client, app_env, db):
+    [pid] = submit(client, 66698)
+    first = client.lambda_.invoke("settle", sqs_event(pid)).payload
+    assert len(first["batchItemFailures"]) == 1
+    assert transfers(db, pid) == 1
+    assert payout(client, pid)["status"] == "Processing"
+    second = client.lambda_.invoke("settle", sqs_event(pid)).payload
+    assert second == {"batchItemFailures": []}
+    body = payout(client, pid)
+    assert body["status"] == "Completed"
+    assert [h["event"] for h in body["history"]][-2:] == ["attempt_started", "recovered"]
+    assert transfers(db, pid) == 1
+
+
+def test_a_second_delivery_while_the_first_holds_the_lock_is_sent_back_not_paid(client, app_env, db):
+    [pid] = submit(client, 66697)  # the sandbox takes 1.5 s to pay this amount
+    results: list[Any] = []
+    slow = threading.Thread(target=lambda: results.append(client.lambda_.invoke("settle", sqs_event(pid)).payload))
+    slow.start()
+    time.sleep(0.5)
+    from chalicelib.worker import handle_settle_event
+
+    concurrent = handle_settle_event(sqs_event(pid), None)
+    slow.join()
+    assert len(concurrent["batchItemFailures"]) == 1
+    assert results == [{"batchItemFailures": []}]
+    assert transfers(db, pid) == 1
+
+
+def test_a_message_naming_no_payout_fails_so_it_reaches_the_dead_letter_queue(client, app_env):
+    event = sqs_event("x")
+    event["Records"][0]["body"] = "not json"
+    result = client.lambda_.invoke("settle", event).payload
+    assert result["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]

@@ -1,0 +1,47 @@
+"""Test plumbing shared by the suites: a PostgreSQL server and throwaway databases on it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extensions
+
+from chalicelib.adapters.migrations import apply_migrations
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def server_url() -> str:
+    """DATABASE_URL when given, else the embedded pgserver the stack uses (started if needed)."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    import pgserver
+
+    datadir = ROOT / ".stack" / "pgdata"
+    datadir.parent.mkdir(exist_ok=True)
+    return str(pgserver.get_server(str(datadir), cleanup_mode=None).get_uri())
+
+
+@contextmanager
+def scratch_database(prefix: str = "pix_test") -> Iterator[str]:
+    """A new, migrated database on the test server, dropped afterwards."""
+    admin_url = server_url()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(admin_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        url = psycopg2.extensions.make_dsn(admin_url, dbname=name)
+        apply_migrations(url)
+        yield url
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
