@@ -63,4 +63,4 @@ def get_payout(payout_id: str) -> Response:
 
 @app.on_sqs_message(queue="payouts", batch_size=10)
 def settle(event: SQSEvent) -> dict[str, Any]:
-    return handle_settle_event(event.to_dict(), app.lambda_context)
+    return handle_settle_event(event.to_dict(), event.context)

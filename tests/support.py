@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import psycopg2
 import psycopg2.extensions
 
 from chalicelib.adapters.migrations import apply_migrations
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def server_url() -> str:
     """DATABASE_URL when given, else the embedded pgserver the stack uses (started if needed)."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    import pgserver
+    from infra.stack import pg_up
 
-    datadir = ROOT / ".stack" / "pgdata"
-    datadir.parent.mkdir(exist_ok=True)
-    return str(pgserver.get_server(str(datadir), cleanup_mode=None).get_uri())
+    return pg_up()
 
 
 @contextmanager

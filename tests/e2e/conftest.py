@@ -1,0 +1,54 @@
+"""End-to-end fixtures: the embedded stack (MiniStack + PostgreSQL), deployed from this tree."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / ".stack"
+
+
+@dataclass(frozen=True)
+class Stack:
+    api_url: str
+    database_url: str
+
+    def url(self, path: str) -> str:
+        return self.api_url.rstrip("/") + path
+
+
+def _ministack_running() -> bool:
+    try:
+        requests.get("http://127.0.0.1:4566/_ministack/health", timeout=2)
+    except requests.RequestException:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """Deploy the working tree (`stack.py up` is idempotent); stop it afterwards only if we started it."""
+    was_running = _ministack_running()
+    subprocess.run([sys.executable, str(ROOT / "infra" / "stack.py"), "up"], cwd=ROOT, check=True, timeout=900)
+    yield Stack(
+        api_url=(STACK / "api_url").read_text().strip(),
+        database_url=(STACK / "database_url").read_text().strip(),
+    )
+    if not was_running:
+        subprocess.run([sys.executable, str(ROOT / "infra" / "stack.py"), "down"], cwd=ROOT, check=False, timeout=120)
+
+
+@pytest.fixture
+def db(stack: Stack) -> Iterator[psycopg2.extensions.connection]:
+    conn = psycopg2.connect(stack.database_url)
+    conn.autocommit = True
+    yield conn
+    conn.close()
