@@ -5,7 +5,7 @@ VENV := .venv
 EMU := .venv-emu
 PY := $(VENV)/bin/python
 
-.PHONY: install run up down status test test-unit test-integration test-e2e lint clean
+.PHONY: install run up down status test test-unit test-integration test-e2e lint clean deploy deploy-localstack
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,22 @@ test-e2e: install
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# AWS: needs credentials, DATABASE_URL (RDS/Aurora), and for a private database
+# SUBNET_IDS/SECURITY_GROUP_IDS (comma-separated). STACK_NAME and CHALICE_STAGE pick the stage.
+STACK_NAME ?= pix-payouts
+CHALICE_STAGE ?= dev
+deploy: $(VENV)/.installed
+	@test -n "$(DATABASE_URL)" || { echo "set DATABASE_URL to the RDS/Aurora PostgreSQL URL"; exit 2; }
+	$(PY) infra/stack.py deploy --database-url "$(DATABASE_URL)" --stack-name $(STACK_NAME) \
+		--chalice-stage $(CHALICE_STAGE) --subnet-ids "$(SUBNET_IDS)" --security-group-ids "$(SECURITY_GROUP_IDS)" \
+		$(if $(SKIP_MIGRATIONS),--skip-migrations)
+
+deploy-localstack: $(VENV)/.installed   ## needs Docker: LocalStack 4.14.0 + PostgreSQL from docker-compose.yml
+	docker compose up -d --wait
+	$(PY) infra/stack.py deploy --endpoint http://127.0.0.1:4566 \
+		--database-url postgresql://postgres:postgres@postgres:5432/postgres \
+		--migrate-url postgresql://postgres:postgres@127.0.0.1:5433/postgres
 
 clean: down
 	rm -rf build .stack $(VENV) $(EMU)

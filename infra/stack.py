@@ -378,31 +378,54 @@ def ministack_down() -> None:
 # --------------------------------------------------------------------------
 
 
+# Where `aws()` points: the embedded MiniStack unless `deploy` retargets it (LocalStack, AWS).
+TARGET: dict = {
+    "endpoint": ENDPOINT,
+    "region": REGION,
+    "emulator": True,
+    "bucket": ARTIFACT_BUCKET,
+    "stack": STACK_NAME,
+    "api_id": LOCAL_API_ID,
+    "parameters": {},
+}
+
+
+def _object_url(key: str) -> str:
+    if TARGET["emulator"]:
+        return f"{TARGET['endpoint']}/{TARGET['bucket']}/{key}"
+    return f"https://{TARGET['bucket']}.s3.{TARGET['region']}.amazonaws.com/{key}"
+
+
 def aws(service: str):
     import boto3
     from botocore.config import Config
 
+    config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=120)
+    if not TARGET["emulator"]:  # real AWS: the default credential chain
+        return boto3.client(service, region_name=TARGET["region"], config=config)
     return boto3.client(
         service,
-        endpoint_url=ENDPOINT,
-        region_name=REGION,
+        endpoint_url=TARGET["endpoint"],
+        region_name=TARGET["region"],
         aws_access_key_id="test",
-        aws_secret_access_key="test",  # noqa: S106 (MiniStack takes any credentials)
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=120),
+        aws_secret_access_key="test",  # noqa: S106 (emulators take any credentials)
+        config=config,
     )
 
 
-def chalice_package() -> None:
+def chalice_package(chalice_stage: str = "dev") -> None:
     chalice = APP_VENV / "bin" / "chalice"
     if not chalice.exists():
         die(f"{chalice} not found")
     if BUILD_DIR.exists():
         shutil.rmtree(BUILD_DIR)
-    env = dict(os.environ, AWS_DEFAULT_REGION=REGION)
+    env = dict(os.environ, AWS_DEFAULT_REGION=TARGET["region"])
     res = subprocess.run(
         [
             str(chalice),
             "package",
+            "--stage",
+            chalice_stage,
             "--merge-template",
             str(MERGE_TEMPLATE.relative_to(ROOT)),
             str(BUILD_DIR.relative_to(ROOT)),
@@ -426,9 +449,12 @@ def _upload_artifacts(template: dict) -> dict:
     files to S3 and point the template at them."""
     s3 = aws("s3")
     try:
-        s3.head_bucket(Bucket=ARTIFACT_BUCKET)
+        s3.head_bucket(Bucket=TARGET["bucket"])
     except Exception:
-        s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+        extra = {}
+        if TARGET["region"] != "us-east-1":
+            extra["CreateBucketConfiguration"] = {"LocationConstraint": TARGET["region"]}
+        s3.create_bucket(Bucket=TARGET["bucket"], **extra)
     uploaded: dict[str, dict] = {}
     for res in template.get("Resources", {}).values():
         props = res.get("Properties", {})
@@ -440,12 +466,12 @@ def _upload_artifacts(template: dict) -> dict:
         local = (BUILD_DIR / props[key_name]).resolve()
         if str(local) not in uploaded:
             data = local.read_bytes()
-            key = f"{STACK_NAME}/{local.stem}-{hashlib.sha256(data).hexdigest()[:16]}{local.suffix}"
+            key = f"{TARGET['stack']}/{local.stem}-{hashlib.sha256(data).hexdigest()[:16]}{local.suffix}"
             try:
-                s3.head_object(Bucket=ARTIFACT_BUCKET, Key=key)
+                s3.head_object(Bucket=TARGET["bucket"], Key=key)
             except Exception:
-                s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=data)
-            uploaded[str(local)] = {"Bucket": ARTIFACT_BUCKET, "Key": key}
+                s3.put_object(Bucket=TARGET["bucket"], Key=key, Body=data)
+            uploaded[str(local)] = {"Bucket": TARGET["bucket"], "Key": key}
         props[key_name] = dict(uploaded[str(local)])
     return template
 
@@ -454,7 +480,7 @@ def _stack_status(cfn) -> str | None:
     from botocore.exceptions import ClientError
 
     try:
-        stacks = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"]
+        stacks = cfn.describe_stacks(StackName=TARGET["stack"])["Stacks"]
     except ClientError as err:
         if "does not exist" in str(err):
             return None
@@ -464,7 +490,7 @@ def _stack_status(cfn) -> str | None:
 
 def _print_events(cfn, since: float) -> None:
     try:
-        events = cfn.describe_stack_events(StackName=STACK_NAME)["StackEvents"]
+        events = cfn.describe_stack_events(StackName=TARGET["stack"])["StackEvents"]
     except Exception as exc:
         print(f"  (could not read stack events: {exc})", file=sys.stderr)
         return
@@ -498,7 +524,7 @@ def _api_body(template: dict):
 
 def _deployed_template(cfn) -> dict | None:
     try:
-        body = cfn.get_template(StackName=STACK_NAME, TemplateStage="Original")["TemplateBody"]
+        body = cfn.get_template(StackName=TARGET["stack"], TemplateStage="Original")["TemplateBody"]
     except Exception:
         return None
     if isinstance(body, str):
@@ -512,19 +538,20 @@ def _deployed_template(cfn) -> dict | None:
 def _stack_args(template: dict, database_url: str, api_id: str) -> dict:
     body = json.dumps(template, separators=(",", ":"))
     args: dict = {
-        "StackName": STACK_NAME,
+        "StackName": TARGET["stack"],
         "Parameters": [
             {"ParameterKey": "DatabaseUrl", "ParameterValue": database_url},
             {"ParameterKey": "LocalApiId", "ParameterValue": api_id},
+            *({"ParameterKey": k, "ParameterValue": v} for k, v in TARGET["parameters"].items()),
         ],
         "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     }
     if len(body) <= 51200:
         args["TemplateBody"] = body
     else:  # CloudFormation's inline limit; go through S3 like `aws cloudformation deploy`
-        key = f"{STACK_NAME}/template-{hashlib.sha256(body.encode()).hexdigest()[:16]}.json"
-        aws("s3").put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=body.encode())
-        args["TemplateURL"] = f"{ENDPOINT}/{ARTIFACT_BUCKET}/{key}"
+        key = f"{TARGET['stack']}/template-{hashlib.sha256(body.encode()).hexdigest()[:16]}.json"
+        aws("s3").put_object(Bucket=TARGET["bucket"], Key=key, Body=body.encode())
+        args["TemplateURL"] = _object_url(key)
     return args
 
 
@@ -557,7 +584,7 @@ def deploy(database_url: str) -> dict[str, str]:
         status = _wait_stack(cfn, time.time())
     if status in UNUSABLE:
         log(f"cloudformation: {STACK_NAME} is {status}; deleting it first")
-        cfn.delete_stack(StackName=STACK_NAME)
+        cfn.delete_stack(StackName=TARGET["stack"])
         _wait_stack(cfn, time.time())
         status = None
     if status == "DELETE_COMPLETE":
@@ -565,13 +592,13 @@ def deploy(database_url: str) -> dict[str, str]:
 
     if status is None:
         log(f"cloudformation: creating stack {STACK_NAME}")
-        _run_stack_op(cfn, "create", _stack_args(template, database_url, LOCAL_API_ID))
+        _run_stack_op(cfn, "create", _stack_args(template, database_url, TARGET["api_id"]))
         log("cloudformation: CREATE_COMPLETE")
         return _outputs(cfn)
 
     log(f"cloudformation: updating stack {STACK_NAME} (was {status})")
     previous = _deployed_template(cfn)
-    if LOCAL_API_ID and previous is not None and _api_body(previous) != _api_body(template):
+    if TARGET["api_id"] and previous is not None and _api_body(previous) != _api_body(template):
         # MiniStack replaces a REST API whose OpenAPI Body changed by creating
         # the new one before deleting the old one; with a pinned id the create
         # collides with the old API and the update rolls back (KeyError 'id').
@@ -581,7 +608,7 @@ def deploy(database_url: str) -> dict[str, str]:
         interim = json.loads(json.dumps(template))
         _api_body(interim)["x-pix-stack-repin"] = str(time.time_ns())
         _run_stack_op(cfn, "update", _stack_args(interim, database_url, ""))
-    if _run_stack_op(cfn, "update", _stack_args(template, database_url, LOCAL_API_ID)):
+    if _run_stack_op(cfn, "update", _stack_args(template, database_url, TARGET["api_id"])):
         log("cloudformation: UPDATE_COMPLETE")
     else:
         log("cloudformation: no changes")
@@ -610,7 +637,7 @@ def ensure_ttl(template_path: Path) -> None:
 
 
 def _outputs(cfn) -> dict[str, str]:
-    stack = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+    stack = cfn.describe_stacks(StackName=TARGET["stack"])["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
@@ -698,6 +725,32 @@ def cmd_serve(_args=None) -> int:
     return 0
 
 
+def cmd_deploy(args) -> int:
+    """Package and deploy the same template to LocalStack (--endpoint) or to AWS (no --endpoint)."""
+    t0 = time.monotonic()
+    TARGET.update(
+        endpoint=args.endpoint, region=args.region, emulator=bool(args.endpoint), stack=args.stack_name, api_id=""
+    )
+    if args.endpoint:
+        TARGET["bucket"] = args.bucket or ARTIFACT_BUCKET
+    else:
+        if not args.bucket:
+            account = aws("sts").get_caller_identity()["Account"]
+            args.bucket = f"pix-payouts-artifacts-{account}-{args.region}"
+        TARGET["bucket"] = args.bucket
+    if args.subnet_ids:
+        TARGET["parameters"].update(SubnetIds=args.subnet_ids, SecurityGroupIds=args.security_group_ids or "")
+    if not args.skip_migrations:
+        migrate(args.migrate_url or args.database_url)
+    chalice_package(args.chalice_stage)
+    outputs = deploy(args.database_url)
+    log(f"deployed {TARGET['stack']} in {time.monotonic() - t0:.1f} s")
+    for key in ("EndpointURL", "QueueUrl", "DlqUrl", "LockTable"):
+        if key in outputs:
+            print(f"{key}: {outputs[key]}")
+    return 0
+
+
 def _env_values() -> dict[str, str]:
     return {
         "API_URL": read(OUT_FILES["api_url"]) or "",
@@ -780,6 +833,21 @@ def main(argv: list[str] | None = None) -> int:
                 action="store_true",
                 help="also stop the pgserver on .stack/pgdata when something else started it",
             )
+    dep = sub.add_parser("deploy", help="deploy the same template to LocalStack (--endpoint) or AWS")
+    dep.set_defaults(func=cmd_deploy)
+    dep.add_argument("--database-url", required=True, help="PostgreSQL URL the functions connect to")
+    dep.add_argument("--endpoint", help="emulator endpoint, e.g. http://127.0.0.1:4566 for LocalStack; omit for AWS")
+    dep.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", REGION))
+    dep.add_argument("--stack-name", default=STACK_NAME)
+    dep.add_argument("--chalice-stage", default="dev", help="stage in .chalice/config.json")
+    dep.add_argument("--bucket", help="artifact bucket (created if missing); AWS default: per account and region")
+    dep.add_argument("--subnet-ids", default="", help="comma-separated subnets: run the functions in a VPC")
+    dep.add_argument("--security-group-ids", default="", help="comma-separated security groups for --subnet-ids")
+    dep.add_argument(
+        "--skip-migrations",
+        action="store_true",
+        help="the database is not reachable from here; apply migrations from inside its network",
+    )
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,0 +1,76 @@
+"""The CloudFormation template every target deploys: packaged by Chalice, linted by cfn-lint."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("package")
+    chalice = Path(sys.executable).parent / "chalice"
+    subprocess.run(
+        [str(chalice), "package", "--merge-template", "infra/template.json", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    return out / "sam.json"
+
+
+@pytest.fixture(scope="module")
+def template(packaged: Path) -> dict[str, Any]:
+    return json.loads(packaged.read_text())
+
+
+def test_cfn_lint_finds_no_errors_or_warnings(packaged):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", str(packaged)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_settle_mapping_reports_partial_failures_and_caps_concurrency(template):
+    source = template["Resources"]["Settle"]["Properties"]["Events"]["SettleSqsEventSource"]["Properties"]
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["BatchSize"] == 10
+    assert 2 <= source["ScalingConfig"]["MaximumConcurrency"] <= 20
+    assert "PayoutsQueue" in json.dumps(source["Queue"])
+
+
+def test_the_queue_redrives_to_the_dlq_and_outlasts_the_settle_timeout(template):
+    queue = template["Resources"]["PayoutsQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["PayoutsDLQ", "Arn"]}
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 3
+    settle_timeout = template["Resources"]["Settle"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * settle_timeout  # AWS's advice for SQS-triggered functions
+
+
+def test_every_function_gets_the_database_queue_and_lock_table(template):
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["DATABASE_URL"] == {"Ref": "DatabaseUrl"}
+    assert env["PAYOUTS_QUEUE_URL"] == {"Ref": "PayoutsQueue"}
+    assert env["IDEMPOTENCY_TABLE"] == {"Ref": "IdempotencyTable"}
+    assert template["Parameters"]["DatabaseUrl"]["NoEcho"] is True
+
+
+def test_no_policy_grants_every_action(template):
+    for name in ("ApiHandlerRole", "SettleRole"):
+        for policy in template["Resources"][name]["Properties"]["Policies"]:
+            for stmt in policy["PolicyDocument"]["Statement"]:
+                actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+                assert "*" not in actions
