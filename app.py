@@ -10,7 +10,7 @@ from chalice.app import SQSEvent
 from chalicelib import wiring
 from chalicelib.api.http import handles_errors, json_response, parse_json_body
 from chalicelib.domain.batch_request import parse_batch_request
-from chalicelib.log import logger
+from chalicelib.observability import flush_metrics, logger
 from chalicelib.services import batches
 from chalicelib.worker import handle_settle_event
 
@@ -34,6 +34,7 @@ def submit_batch() -> Response:
         submission = batches.submit_batch(wiring.repository(), wiring.queue(), request, wiring.new_e2e_id)
     finally:
         logger.remove_keys(["batch_id"])
+        flush_metrics()
     if submission.created:
         return json_response(submission.to_json(), 201, {"Location": f"/batches/{request.batch_id}"})
     return json_response(submission.to_json(), 200, {"Idempotent-Replayed": "true"})
@@ -63,4 +64,7 @@ def get_payout(payout_id: str) -> Response:
 
 @app.on_sqs_message(queue="payouts", batch_size=10)
 def settle(event: SQSEvent) -> dict[str, Any]:
-    return handle_settle_event(event.to_dict(), event.context)
+    try:
+        return handle_settle_event(event.to_dict(), event.context)
+    finally:
+        flush_metrics()

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from . import wiring
-from .log import logger
+from .observability import logger
 from .services.settlement import RetryLater, backoff_seconds, settle_payout
 
 

@@ -17,7 +17,7 @@ from ..domain.errors import (
     PayloadTooLarge,
     Unavailable,
 )
-from ..log import logger
+from ..observability import logger
 
 _STATUS: list[tuple[type[BaseException], int]] = [
     (BadRequest, 400),

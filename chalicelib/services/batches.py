@@ -15,7 +15,7 @@ from ..domain.batch_request import BatchRequest
 from ..domain.errors import BadRequest, Conflict, NotFound
 from ..domain.idempotency import batch_hash, plan_new_batch, replay_differences, truncate
 from ..domain.report import Summary, batch_status, build_report
-from ..log import logger
+from ..observability import count, logger
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -59,6 +59,7 @@ def submit_batch(
     if unsent:
         # The batch is committed; the sweeper enqueues what is left. Never fail the request here.
         logger.error("payouts not enqueued", extra={"batch_id": request.batch_id, "unsent": len(unsent)})
+        count("PayoutsNotEnqueued", len(unsent))
         return Submission(
             submission.created,
             submission.batch_id,
@@ -107,6 +108,9 @@ def _write_batch(
                 )
             payout_ids.append(pid)
         tx.insert_batch_items(request.batch_id, rows)
+    count("BatchesAccepted")
+    count("PayoutsAccepted", len(new_ids))
+    count("DuplicateItems", len(duplicates))
     logger.info(
         "batch accepted",
         extra={

@@ -9,7 +9,7 @@ from ..adapters.postgres import PayoutRepository
 from ..domain.errors import ProviderOutcomeUnknown, ProviderRejected, ProviderTransientError
 from ..domain.payout_status import PayoutStatus
 from ..domain.provider import PixProvider, Transfer
-from ..log import logger
+from ..observability import count, logger
 
 
 class RetryLater(Exception):
@@ -50,6 +50,7 @@ def settle_payout(repo: PayoutRepository, provider: PixProvider, payout_id: str)
     # An earlier attempt may have paid and died before recording it: never send twice.
     if attempt > 1 and provider.find(payout.end_to_end_id) is not None:
         repo.finish(payout_id, PayoutStatus.COMPLETED, attempt, event="recovered")
+        count("PayoutsRecovered")
         logger.info("transfer found at the provider, recorded without re-sending", extra=log)
         return Settled(payout_id, PayoutStatus.COMPLETED.value, "recovered", attempt)
 
@@ -58,16 +59,19 @@ def settle_payout(repo: PayoutRepository, provider: PixProvider, payout_id: str)
         provider.send(transfer)
     except ProviderRejected as exc:
         repo.finish(payout_id, PayoutStatus.FAILED, attempt, exc.provider_code or "REJECTED", str(exc))
+        count("PayoutsFailed")
         logger.info("payout rejected", extra={**log, "code": exc.provider_code})
         return Settled(payout_id, PayoutStatus.FAILED.value, "failed", attempt)
     except (ProviderTransientError, ProviderOutcomeUnknown) as exc:
         event = "outcome_unknown" if isinstance(exc, ProviderOutcomeUnknown) else "attempt_failed"
         repo.record_event(payout_id, event, attempt, exc.provider_code, str(exc))
+        count("SettlementRetries")
         logger.warning("settlement attempt failed", extra={**log, "event": event, "code": exc.provider_code})
         raise RetryLater(payout_id, attempt, event) from exc
 
     if not repo.finish(payout_id, PayoutStatus.COMPLETED, attempt):
         logger.warning("payout left Processing while it was being paid", extra=log)
+    count("PayoutsCompleted")
     logger.info("payout completed", extra={**log, "from_status": previous.value})
     return Settled(payout_id, PayoutStatus.COMPLETED.value, "completed", attempt)
 

@@ -132,3 +132,18 @@ def test_eight_identical_posts_racing_create_one_set_of_payouts_paid_once(stack,
     page = wait_until_settled(stack, body["batch_id"])
     assert page["summary"]["completed"] == 20
     assert ledger_rows(db, ids) == {pid: 1 for pid in ids}
+
+
+def test_a_batch_of_the_maximum_size_is_accepted_and_every_payout_enqueued(stack, db):
+    # Last in the module on purpose: its 10,000 settlements run on in the background.
+    body = batch(*[item(amount_cents=100 + n % 900) for n in range(10_000)])
+    resp = post(stack, body)
+    assert resp.status_code == 201, resp.text[:500]
+    assert resp.json()["received_items"] == 10_000
+    with db.cursor() as cur:
+        cur.execute("SELECT item_count, enqueued_at IS NOT NULL FROM batches WHERE batch_id = %s", (body["batch_id"],))
+        assert cur.fetchone() == (10_000, True)
+    page = requests.get(stack.url(f"/batches/{body['batch_id']}?limit=1000"), timeout=30).json()
+    assert page["summary"]["total"] == 10_000 and len(page["payouts"]) == 1000 and page["next_cursor"]
+    too_big = post(stack, batch(*[item() for _ in range(10_001)]))
+    assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "batch_too_large"
