@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / ".stack"
+PORT = int(os.environ.get("PIX_STACK_PORT", "4566"))
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class Stack:
 
 def _ministack_running() -> bool:
     try:
-        requests.get("http://127.0.0.1:4566/_ministack/health", timeout=2)
+        requests.get(f"http://127.0.0.1:{PORT}/_ministack/health", timeout=2)
     except requests.RequestException:
         return False
     return True
