@@ -5,7 +5,7 @@ VENV := .venv
 EMU := .venv-emu
 PY := $(VENV)/bin/python
 
-.PHONY: install run up down status test test-unit test-integration test-e2e lint clean deploy deploy-localstack
+.PHONY: install run up down status test test-unit test-integration test-e2e lint clean deploy deploy-localstack dlq-redrive sweep
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ down:                   ## stop everything `up` started
 
 status:
 	$(PY) infra/stack.py status
+
+dlq-redrive: $(VENV)/.installed   ## reopen RETRIES_EXHAUSTED payouts, move dead letters back (embedded stack, or the env's)
+	@eval "$$($(PY) infra/stack.py env 2>/dev/null)"; $(PY) -m chalicelib.cli dlq-redrive $(if $(BATCH_ID),--batch-id $(BATCH_ID))
+
+sweep: $(VENV)/.installed         ## run the sweeper once now
+	@eval "$$($(PY) infra/stack.py env 2>/dev/null)"; $(PY) -m chalicelib.cli sweep
 
 test: install           ## unit, integration, then end-to-end on the embedded stack
 	$(PY) -m pytest

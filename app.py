@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice, Response
-from chalice.app import SQSEvent
+from chalice import Chalice, Rate, Response
+from chalice.app import CloudWatchEvent, SQSEvent
 
 from chalicelib import wiring
 from chalicelib.api.http import handles_errors, json_response, parse_json_body
 from chalicelib.domain.batch_request import parse_batch_request
 from chalicelib.observability import flush_metrics, logger
-from chalicelib.services import batches
-from chalicelib.worker import handle_settle_event
+from chalicelib.services import batches, recovery
+from chalicelib.worker import handle_dead_letter_event, handle_settle_event
 
 app = Chalice(app_name="pix-payouts")
 
@@ -66,5 +66,28 @@ def get_payout(payout_id: str) -> Response:
 def settle(event: SQSEvent) -> dict[str, Any]:
     try:
         return handle_settle_event(event.to_dict(), event.context)
+    finally:
+        flush_metrics()
+
+
+@app.on_sqs_message(queue="payouts-dlq", batch_size=10)
+def dead_letters(event: SQSEvent) -> dict[str, Any]:
+    try:
+        return handle_dead_letter_event(event.to_dict(), event.context)
+    finally:
+        flush_metrics()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweeper(event: CloudWatchEvent) -> dict[str, int]:
+    s = wiring.settings()
+    try:
+        return recovery.sweep(
+            wiring.repository(),
+            wiring.queue(),
+            grace_seconds=s.sweep_grace_seconds,
+            stale_seconds=s.sweep_stale_seconds,
+            limit=s.sweep_limit,
+        )
     finally:
         flush_metrics()

@@ -11,6 +11,7 @@ from functools import lru_cache
 class Settings:
     database_url: str
     payouts_queue_url: str
+    payouts_dlq_url: str
     idempotency_table: str
     payer_ispb: str
     pix_provider: str
@@ -23,6 +24,11 @@ class Settings:
     in_progress_retry_seconds: int
     idempotency_ttl_seconds: int
     db_connect_timeout_seconds: int
+    max_receive_count: int
+    settle_lease_seconds: int
+    sweep_grace_seconds: int
+    sweep_stale_seconds: int
+    sweep_limit: int
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -30,6 +36,7 @@ class Settings:
         return cls(
             database_url=e.get("DATABASE_URL", ""),
             payouts_queue_url=e.get("PAYOUTS_QUEUE_URL", ""),
+            payouts_dlq_url=e.get("PAYOUTS_DLQ_URL", ""),
             idempotency_table=e.get("IDEMPOTENCY_TABLE", "payouts-idempotency"),
             # ISPB of the paying institution; 8 digits, part of every end-to-end id
             payer_ispb=e.get("PIX_PAYER_ISPB", "99999999"),
@@ -44,6 +51,15 @@ class Settings:
             in_progress_retry_seconds=int(e.get("IN_PROGRESS_RETRY_SECONDS", "5")),
             idempotency_ttl_seconds=int(e.get("IDEMPOTENCY_TTL_SECONDS", "3600")),
             db_connect_timeout_seconds=int(e.get("DB_CONNECT_TIMEOUT_SECONDS", "5")),
+            # Must equal the queue's redrive maxReceiveCount (infra/template.json).
+            max_receive_count=int(e.get("MAX_RECEIVE_COUNT", "5")),
+            # Longer than the settle function can run (its timeout is 30 s): after this an attempt
+            # that left no trace is known to be dead.
+            settle_lease_seconds=int(e.get("SETTLE_LEASE_SECONDS", "60")),
+            sweep_grace_seconds=int(e.get("SWEEP_GRACE_SECONDS", "120")),
+            # Longer than the longest backoff (RETRY_MAX_SECONDS) plus a visibility timeout.
+            sweep_stale_seconds=int(e.get("SWEEP_STALE_SECONDS", "900")),
+            sweep_limit=int(e.get("SWEEP_LIMIT", "5000")),
         )
 
 

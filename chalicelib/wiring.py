@@ -10,7 +10,7 @@ from botocore.config import Config
 
 from .adapters.postgres import Database, PayoutRepository
 from .adapters.sandbox_pix import SandboxPixProvider
-from .adapters.sqs_queue import PayoutQueue
+from .adapters.sqs_queue import DeadLetters, PayoutQueue
 from .domain.end_to_end import new_end_to_end_id
 from .domain.provider import PixProvider
 from .settings import Settings, get_settings
@@ -61,6 +61,16 @@ def queue() -> PayoutQueue:
         "queue",
         lambda: PayoutQueue(
             boto3.client("sqs", config=_boto_config(s.enqueue_workers * 2)), s.payouts_queue_url, s.enqueue_workers
+        ),
+    )
+
+
+def dead_letters() -> DeadLetters:
+    s = settings()
+    return once(
+        "dlq",
+        lambda: DeadLetters(
+            once("sqs", lambda: boto3.client("sqs", config=_boto_config())), s.payouts_dlq_url, s.payouts_queue_url
         ),
     )
 

@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 
 from . import wiring
 from .observability import logger
+from .services.recovery import StillInFlight, handle_dead_letter
 from .services.settlement import RetryLater, backoff_seconds, settle_payout
 
 
@@ -57,9 +58,12 @@ def _payout_id(record: SQSRecord) -> str:
     return payout_id
 
 
-def _delay(record: SQSRecord, seconds: int) -> None:
+def _delay(record: SQSRecord, seconds: int, dead_letter: bool = False) -> None:
+    # On its last allowed receive a message waits for nothing: let it reach the DLQ now.
+    if not dead_letter and int(record.attributes.approximate_receive_count) >= wiring.settings().max_receive_count:
+        seconds = 0
     try:
-        wiring.queue().delay(record.receipt_handle, seconds)
+        (wiring.dead_letters() if dead_letter else wiring.queue()).delay(record.receipt_handle, seconds)
     except Exception:  # noqa: BLE001 - the redelivery still happens, just after the queue's own visibility timeout
         logger.warning("could not change message visibility", extra={"message_id": record.message_id})
 
@@ -81,11 +85,30 @@ def _handle_record(record: SQSRecord) -> dict[str, object]:
         raise
 
 
+def _handle_dead_letter(record: SQSRecord) -> str:
+    payout_id = _payout_id(record)
+    s = wiring.settings()
+    try:
+        return handle_dead_letter(wiring.repository(), wiring.provider(), payout_id, s.settle_lease_seconds)
+    except StillInFlight:
+        _delay(record, s.settle_lease_seconds, dead_letter=True)
+        raise
+
+
+def _process(event: dict[str, Any], context: Any, record_handler: Any) -> dict[str, Any]:
+    # A processor per event: it keeps per-batch state. Every failure is returned as
+    # batchItemFailures, even when all fail, so the visibility delays set above stand.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
 def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _, config = _locked_settle()
     if context is not None:
         config.register_lambda_context(context)
-    # A processor per event: it keeps per-batch state. Every failure is returned as
-    # batchItemFailures, even when all fail, so the visibility delays set above stand.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=_handle_record, processor=processor, context=context)
+    return _process(event, context, _handle_record)
+
+
+def handle_dead_letter_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Dead letters: decide each payout's end (Completed if paid after all, else Failed RETRIES_EXHAUSTED)."""
+    return _process(event, context, _handle_dead_letter)

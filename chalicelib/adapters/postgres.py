@@ -287,6 +287,111 @@ class PayoutRepository:
         with self.db.transaction() as cur:
             self._event(cur, payout_id, event, None, None, attempt, code, detail)
 
+    # -- recovery: sweeper, dead letters, redrive -------------------------------
+
+    def unenqueued_batches(self, older_than_seconds: int, limit: int = 100) -> list[str]:
+        with self.db.transaction() as cur:
+            cur.execute(
+                "SELECT batch_id FROM batches WHERE enqueued_at IS NULL"
+                " AND created_at < now() - make_interval(secs => %s) ORDER BY created_at LIMIT %s",
+                (older_than_seconds, limit),
+            )
+            return [r[0] for r in cur.fetchall()]
+
+    def open_payouts_of_batch(self, batch_id: str) -> list[str]:
+        with self.db.transaction() as cur:
+            cur.execute(
+                "SELECT payout_id::text FROM payouts WHERE batch_id = %s AND status IN ('Pending', 'Processing')",
+                (batch_id,),
+            )
+            return [r[0] for r in cur.fetchall()]
+
+    def claim_stale_payouts(self, stale_seconds: int, limit: int) -> list[str]:
+        """Open payouts untouched for stale_seconds (and not re-sent since); marks them re-sent now."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "UPDATE payouts SET requeued_at = now() WHERE payout_id IN ("
+                " SELECT payout_id FROM payouts WHERE status IN ('Pending', 'Processing')"
+                " AND greatest(updated_at, requeued_at) < now() - make_interval(secs => %s)"
+                " ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " RETURNING payout_id::text",
+                (stale_seconds, limit),
+            )
+            return [r[0] for r in cur.fetchall()]
+
+    def give_up(
+        self, payout_id: str, lease_seconds: int, paid_at_provider: Callable[[str], bool]
+    ) -> tuple[str, PayoutStatus | None]:
+        """A dead letter's payout: Completed if the provider has the transfer, else Failed RETRIES_EXHAUSTED.
+
+        Returns (outcome, new status). Outcome "in_flight" means an attempt may still be
+        running (started less than lease_seconds ago and not known to be over): try later.
+        """
+        with self.db.transaction() as cur:
+            cur.execute(
+                "SELECT status, attempts, end_to_end_id, updated_at > now() - make_interval(secs => %s)"
+                " FROM payouts WHERE payout_id = %s FOR UPDATE",
+                (lease_seconds, payout_id),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return "unknown_payout", None
+            status, attempts, e2e, recent = PayoutStatus(row[0]), row[1], row[2], row[3]
+            if status in (PayoutStatus.COMPLETED, PayoutStatus.FAILED):
+                return "already_final", status
+            cur.execute(
+                "SELECT event, attempt, code, detail FROM payout_events WHERE payout_id = %s"
+                " ORDER BY event_id DESC LIMIT 1",
+                (payout_id,),
+            )
+            last = cur.fetchone()
+            # The row lock above blocks any new attempt from starting; the last one is over if it
+            # recorded its failure, or if it started longer ago than a settle function can run.
+            attempt_over = last is not None and last[0] in ("attempt_failed", "outcome_unknown") and last[1] == attempts
+            if status is PayoutStatus.PROCESSING and recent and not attempt_over:
+                return "in_flight", status
+            if paid_at_provider(e2e):
+                cur.execute(
+                    "UPDATE payouts SET status = 'Completed', updated_at = now() WHERE payout_id = %s", (payout_id,)
+                )
+                self._event(
+                    cur,
+                    payout_id,
+                    "recovered",
+                    status.value,
+                    "Completed",
+                    attempts,
+                    None,
+                    "transfer found at the provider when its message was dead-lettered",
+                )
+                return "recovered", PayoutStatus.COMPLETED
+            reason = f"gave up after {attempts} attempt(s)"
+            if last is not None and last[0] in ("attempt_failed", "outcome_unknown"):
+                reason += f"; last error: {last[2] or ''} {last[3] or ''}".rstrip()
+            cur.execute(
+                "UPDATE payouts SET status = 'Failed', failure_code = 'RETRIES_EXHAUSTED', failure_message = %s,"
+                " updated_at = now() WHERE payout_id = %s",
+                (reason, payout_id),
+            )
+            self._event(cur, payout_id, "failed", status.value, "Failed", attempts, "RETRIES_EXHAUSTED", reason)
+            return "failed", PayoutStatus.FAILED
+
+    def reopen_exhausted(self, batch_id: str | None = None, limit: int = 10_000) -> list[str]:
+        """Failed RETRIES_EXHAUSTED -> Pending, for an operator's redrive. Provider rejections stay Failed."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "UPDATE payouts SET status = 'Pending', failure_code = NULL, failure_message = NULL,"
+                " updated_at = now() WHERE payout_id IN ("
+                " SELECT payout_id FROM payouts WHERE status = 'Failed' AND failure_code = 'RETRIES_EXHAUSTED'"
+                " AND (%s::text IS NULL OR batch_id = %s) ORDER BY updated_at LIMIT %s FOR UPDATE)"
+                " RETURNING payout_id::text, attempts",
+                (batch_id, batch_id, limit),
+            )
+            rows = cur.fetchall()
+            for payout_id, attempts in rows:
+                self._event(cur, payout_id, "redriven", "Failed", "Pending", attempts, None, "redriven by an operator")
+            return [r[0] for r in rows]
+
     @staticmethod
     def _event(
         cur: psycopg2.extensions.cursor,

@@ -5,7 +5,8 @@ Rules map an exact amount_cents to a behaviour, so a test picks its path by its 
   transient:<N>   the first N attempts of an end-to-end id fail without paying (code AB03), then it pays
   timeout:<N>     the first N attempts pay and then time out, so the caller cannot know it paid
   slow:<MS>       pays after MS milliseconds
-SANDBOX_PIX_RULES replaces the defaults ("66601:reject:AC03,66699:transient:2"); "none" disables them.
+  crash_before:<N> / crash_after:<N>   the first N attempts kill the worker before / after paying
+SANDBOX_PIX_RULES replaces the defaults (DEFAULT_RULES below); "none" disables them.
 """
 
 from __future__ import annotations
@@ -18,14 +19,20 @@ from ..domain.provider import ExecutedTransfer, Transfer
 from .postgres import Database
 
 DEFAULT_RULES = (
-    "66601:reject:AC03,66606:reject:AC06,66607:reject:AC07,66699:transient:2,66698:timeout:1,66697:slow:1500"
+    "66601:reject:AC03,66606:reject:AC06,66607:reject:AC07,"
+    "66699:transient:2,66698:timeout:1,66697:slow:1500,66695:transient:5,66694:transient:1000,"
+    "66693:crash_before:1,66692:crash_after:1"
 )
 _REJECTIONS = {
     "AC03": "invalid creditor account",
     "AC06": "creditor account is blocked",
     "AC07": "creditor account is closed",
 }
-_ACTIONS = {"reject", "transient", "timeout", "slow"}
+_ACTIONS = {"reject", "transient", "timeout", "slow", "crash_before", "crash_after"}
+
+
+class SimulatedCrash(BaseException):
+    """Raised where a real worker would die; BaseException so no handler in the stack catches it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +70,16 @@ class SandboxPixProvider:
             time.sleep(delay)
         if rule and rule.action == "reject":
             raise ProviderRejected(_REJECTIONS.get(rule.arg, "rejected by the receiving institution"), rule.arg)
-        if rule and rule.action == "transient" and attempt <= int(rule.arg):
+        first_attempts = rule is not None and rule.action != "reject" and attempt <= int(rule.arg or 0)
+        if first_attempts and rule.action == "transient":
             raise ProviderTransientError("settlement timed out at the receiving institution", "AB03")
+        if first_attempts and rule.action == "crash_before":
+            raise SimulatedCrash("worker died before the transfer")
         self._execute(transfer)
-        if rule and rule.action == "timeout" and attempt <= int(rule.arg):
+        if first_attempts and rule.action == "timeout":
             raise ProviderOutcomeUnknown("no answer from the provider after the transfer was sent")
+        if first_attempts and rule.action == "crash_after":
+            raise SimulatedCrash("worker died after the transfer")
 
     def find(self, end_to_end_id: str) -> ExecutedTransfer | None:
         with self._db.transaction() as cur:

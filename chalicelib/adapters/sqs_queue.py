@@ -62,3 +62,62 @@ class PayoutQueue:
         self._client.change_message_visibility(
             QueueUrl=self._url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43_200))
         )
+
+
+# Error codes meaning "this endpoint has no StartMessageMoveTask" (MiniStack, older emulators).
+_NO_MOVE_TASK = {
+    "InvalidAction",
+    "UnsupportedOperation",
+    "AWS.SimpleQueueService.UnsupportedOperation",
+    "UnknownOperationException",
+    "NotImplemented",
+}
+
+
+class DeadLetters:
+    """The dead-letter queue of the payouts queue: delay a message, or move everything back."""
+
+    def __init__(self, client: Any, dlq_url: str, target_url: str) -> None:
+        self._client = client
+        self._url = dlq_url
+        self._target = target_url
+
+    def delay(self, receipt_handle: str, seconds: int) -> None:
+        self._client.change_message_visibility(
+            QueueUrl=self._url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43_200))
+        )
+
+    def move_back(self) -> tuple[str, int | None]:
+        """Move every dead letter to the payouts queue: ("move_task", None) or ("copied", count)."""
+        try:
+            self._client.start_message_move_task(SourceArn=self._arn(self._url), DestinationArn=self._arn(self._target))
+            return "move_task", None
+        except NotImplementedError:  # moto
+            pass
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in _NO_MOVE_TASK:
+                raise
+        return "copied", self._copy_back()
+
+    def _arn(self, url: str) -> str:
+        attrs = self._client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return str(attrs["Attributes"]["QueueArn"])
+
+    def _copy_back(self) -> int:
+        # Send first, delete after: a crash in between duplicates a message, which settlement tolerates,
+        # instead of losing one, which it would not.
+        moved = 0
+        while True:
+            msgs = self._client.receive_message(
+                QueueUrl=self._url, MaxNumberOfMessages=10, VisibilityTimeout=60, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not msgs:
+                return moved
+            entries = [{"Id": str(n), "MessageBody": m["Body"]} for n, m in enumerate(msgs)]
+            sent = self._client.send_message_batch(QueueUrl=self._target, Entries=entries).get("Successful", [])
+            done = [{"Id": s["Id"], "ReceiptHandle": msgs[int(s["Id"])]["ReceiptHandle"]} for s in sent]
+            if done:
+                self._client.delete_message_batch(QueueUrl=self._url, Entries=done)
+            moved += len(done)
+            if len(done) < len(msgs):
+                raise RuntimeError(f"could not move {len(msgs) - len(done)} dead letters; run the redrive again")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -10,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.e2e.conftest import ROOT
 from tests.integration.helpers import batch, item, seed_batch
 
 pytestmark = pytest.mark.e2e
@@ -132,6 +137,46 @@ def test_eight_identical_posts_racing_create_one_set_of_payouts_paid_once(stack,
     page = wait_until_settled(stack, body["batch_id"])
     assert page["summary"]["completed"] == 20
     assert ledger_rows(db, ids) == {pid: 1 for pid in ids}
+
+
+def wait_for_status(stack: Any, pid: str, status: str, deadline: float = 120.0) -> dict[str, Any]:
+    end = time.monotonic() + deadline
+    while True:
+        payout = requests.get(stack.url(f"/payouts/{pid}"), timeout=10).json()
+        if payout["status"] == status:
+            return payout
+        if time.monotonic() > end:
+            raise AssertionError(f"payout {pid} is {payout['status']}, not {status}, after {deadline}s")
+        time.sleep(1)
+
+
+def test_exhausted_retries_dead_letter_the_payout_and_a_redrive_pays_it_once(stack, db):
+    # The sandbox fails this amount transiently 5 times: exactly the queue's maxReceiveCount.
+    body = batch(item(amount_cents=66695))
+    pid = post(stack, body).json()["payout_ids"][0]
+    failed = wait_for_status(stack, pid, "Failed")
+    assert failed["failure"]["code"] == "RETRIES_EXHAUSTED" and failed["attempts"] == 5
+    assert ledger_rows(db, [pid]) == {}
+
+    env = subprocess.run(
+        [sys.executable, "infra/stack.py", "env"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    exported = (line.removeprefix("export ").split("=", 1) for line in env.splitlines())
+    cli_env = {**os.environ, **{k: (shlex.split(v) or [""])[0] for k, v in exported}}
+    out = subprocess.run(
+        [sys.executable, "-m", "chalicelib.cli", "dlq-redrive", "--batch-id", body["batch_id"]],
+        cwd=ROOT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(out.strip().splitlines()[-1])["reopened"] == 1
+
+    done = wait_for_status(stack, pid, "Completed")
+    assert done["attempts"] == 6
+    assert [h["event"] for h in done["history"]].count("redriven") == 1
+    assert ledger_rows(db, [pid]) == {pid: 1}
 
 
 def test_a_batch_of_the_maximum_size_is_accepted_and_every_payout_enqueued(stack, db):

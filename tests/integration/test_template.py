@@ -68,9 +68,23 @@ def test_every_function_gets_the_database_queue_and_lock_table(template):
     assert template["Parameters"]["DatabaseUrl"]["NoEcho"] is True
 
 
+def test_dead_letters_have_their_own_consumer_reporting_partial_failures(template):
+    source = template["Resources"]["DeadLetters"]["Properties"]["Events"]["DeadLettersSqsEventSource"]["Properties"]
+    assert "PayoutsDLQ" in json.dumps(source["Queue"])
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert template["Resources"]["Sweeper"]["Properties"]["Events"]["SweeperEvent"]["Type"] == "Schedule"
+
+
+def test_the_functions_know_the_queue_s_receive_limit(template):
+    from chalicelib.settings import Settings
+
+    limit = template["Resources"]["PayoutsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    assert Settings.from_env({}).max_receive_count == limit
+
+
 def test_no_policy_grants_every_action(template):
-    for name in ("ApiHandlerRole", "SettleRole"):
+    for name in ("ApiHandlerRole", "SettleRole", "DeadLettersRole", "SweeperRole"):
         for policy in template["Resources"][name]["Properties"]["Policies"]:
             for stmt in policy["PolicyDocument"]["Statement"]:
                 actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
-                assert "*" not in actions
+                assert not any(a == "*" or a.endswith(":*") for a in actions), (name, actions)

@@ -10,10 +10,17 @@ from chalicelib.adapters.sandbox_pix import DEFAULT_RULES, Rule, parse_rules
 from chalicelib.services.settlement import backoff_seconds
 
 
-def test_the_default_rules_cover_rejection_transient_timeout_and_slowness():
+def test_the_default_rules_cover_every_failure_the_tests_need():
     rules = parse_rules("")
     assert parse_rules(DEFAULT_RULES) == rules
-    assert {r.action for r in rules.values()} == {"reject", "transient", "timeout", "slow"}
+    assert {r.action for r in rules.values()} == {
+        "reject",
+        "transient",
+        "timeout",
+        "slow",
+        "crash_before",
+        "crash_after",
+    }
     assert rules[66601] == Rule("reject", "AC03")
 
 

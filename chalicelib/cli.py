@@ -1,0 +1,45 @@
+"""Operator commands: `python -m chalicelib.cli {migrate,sweep,dlq-redrive}`, configured by the environment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import wiring
+from .adapters.migrations import apply_migrations
+from .services import recovery
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply pending database migrations (safe to repeat)")
+    sweep = sub.add_parser("sweep", help="enqueue payouts the dual write missed, re-send stale ones")
+    sweep.add_argument("--grace-seconds", type=int, help="only batches older than this (default from settings)")
+    sweep.add_argument("--stale-seconds", type=int, help="re-send open payouts untouched this long")
+    redrive = sub.add_parser(
+        "dlq-redrive", help="reopen RETRIES_EXHAUSTED payouts and move dead letters back to the payouts queue"
+    )
+    redrive.add_argument("--batch-id", help="only reopen this batch's payouts (dead letters are all moved)")
+    args = parser.parse_args(argv)
+
+    s = wiring.settings()
+    if args.command == "migrate":
+        result: object = {"applied": apply_migrations(s.database_url)}
+    elif args.command == "sweep":
+        result = recovery.sweep(
+            wiring.repository(),
+            wiring.queue(),
+            grace_seconds=s.sweep_grace_seconds if args.grace_seconds is None else args.grace_seconds,
+            stale_seconds=s.sweep_stale_seconds if args.stale_seconds is None else args.stale_seconds,
+            limit=s.sweep_limit,
+        )
+    else:
+        result = recovery.redrive(wiring.repository(), wiring.queue(), wiring.dead_letters(), args.batch_id)
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Failure injection: lost enqueues, dead workers, dead letters, and unreachable dependencies."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from chalicelib import cli, wiring
+from chalicelib.adapters.sandbox_pix import SimulatedCrash
+from chalicelib.services import recovery
+from tests.integration.helpers import batch, item, post, sqs_event
+
+# The chalice test client's Lambda context gives each invocation this budget; Powertools uses it
+# as the lease of an in-progress lock.
+LEASE = 3.2
+
+
+def queued(aws: dict[str, Any], url_key: str = "queue_url") -> list[str]:
+    ids: list[str] = []
+    while msgs := aws["sqs"].receive_message(QueueUrl=aws[url_key], MaxNumberOfMessages=10).get("Messages", []):
+        ids += [json.loads(m["Body"])["payout_id"] for m in msgs]
+        for m in msgs:
+            aws["sqs"].delete_message(QueueUrl=aws[url_key], ReceiptHandle=m["ReceiptHandle"])
+    return ids
+
+
+def one(db: Any, sql: str, *args: Any) -> Any:
+    with db.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchone()
+
+
+def payout(client: Any, pid: str) -> dict[str, Any]:
+    return client.http.get(f"/payouts/{pid}").json_body
+
+
+def transfers(db: Any, pid: str) -> int:
+    return int(one(db, "SELECT count(*) FROM sandbox_pix_transfers WHERE payout_id = %s", pid)[0])
+
+
+def sweep_now(stale_seconds: int = 900) -> dict[str, int]:
+    return recovery.sweep(wiring.repository(), wiring.queue(), grace_seconds=0, stale_seconds=stale_seconds, limit=1000)
+
+
+@pytest.fixture
+def dlq_env(app_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("PAYOUTS_DLQ_URL", app_env["dlq_url"])
+    wiring.reset()
+    return app_env
+
+
+def test_a_batch_whose_messages_were_never_sent_is_enqueued_by_the_sweeper(client, app_env, db, monkeypatch):
+    monkeypatch.setenv("PAYOUTS_QUEUE_URL", app_env["queue_url"] + "-gone")
+    wiring.reset()
+    body = batch(item(), item(), item())
+    resp = post(client, body)
+    assert resp.status_code == 201  # accepted durably: the batch is committed even though SQS failed
+    ids = resp.json_body["payout_ids"]
+    assert one(db, "SELECT enqueued_at FROM batches WHERE batch_id = %s", body["batch_id"]) == (None,)
+    assert queued(app_env) == []
+
+    monkeypatch.setenv("PAYOUTS_QUEUE_URL", app_env["queue_url"])
+    wiring.reset()
+    report = sweep_now()
+    assert report["batches"] >= 1 and report["unsent"] == 0
+    assert set(ids) <= set(queued(app_env))
+    assert one(db, "SELECT enqueued_at IS NOT NULL FROM batches WHERE batch_id = %s", body["batch_id"]) == (True,)
+    sweep_now()
+    assert not set(ids) & set(queued(app_env))  # enqueued once; the next sweep leaves the batch alone
+
+
+def test_the_sweeper_resends_a_payout_stuck_open_once_per_window(client, app_env, db):
+    [pid] = post(client, batch(item())).json_body["payout_ids"]
+    queued(app_env)
+    with db.cursor() as cur:
+        cur.execute("UPDATE payouts SET updated_at = now() - interval '1 hour' WHERE payout_id = %s", (pid,))
+    sweep_now()
+    assert pid in queued(app_env)
+    sweep_now()
+    assert pid not in queued(app_env)
+
+
+def test_the_database_down_during_post_is_a_503_with_retry_after_and_health_says_so(client, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
+    wiring.reset()
+    resp = post(client, batch(item()))
+    assert resp.status_code == 503
+    assert int(resp.headers["Retry-After"]) > 0
+    assert resp.json_body["error"]["code"] == "unavailable"
+    assert client.http.get("/health").status_code == 503
+
+
+def test_a_failure_inside_the_batch_transaction_leaves_nothing_half_written(client, db):
+    body = batch(item(), item(), batch_id="boom-" + str(time.time_ns()))
+    with db.cursor() as cur:
+        cur.execute(
+            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.batch_id LIKE 'boom-%' THEN RAISE EXCEPTION 'injected'; END IF; RETURN NEW; END $$;"
+            " CREATE TRIGGER boom BEFORE INSERT ON batch_items FOR EACH ROW EXECUTE FUNCTION boom();"
+        )
+    try:
+        resp = post(client, body)
+    finally:
+        with db.cursor() as cur:
+            cur.execute("DROP TRIGGER boom ON batch_items; DROP FUNCTION boom();")
+    assert resp.status_code == 500
+    assert resp.json_body == {"error": {"code": "internal_error", "message": "internal error"}}
+    assert one(db, "SELECT count(*) FROM batches WHERE batch_id = %s", body["batch_id"]) == (0,)
+    external_ids = [it["external_id"] for it in body["items"]]
+    assert one(db, "SELECT count(*) FROM payouts WHERE external_id = ANY(%s)", external_ids) == (0,)
+
+
+def test_a_broken_connection_is_reopened_on_the_next_request(client, db):
+    assert client.http.get("/health").status_code == 200
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'pix-payouts' AND datname = current_database()"
+        )
+    assert client.http.get("/health").status_code == 503
+    assert client.http.get("/health").status_code == 200
+
+
+def test_the_database_down_during_settlement_sends_the_message_back(client, app_env, db, monkeypatch):
+    [pid] = post(client, batch(item())).json_body["payout_ids"]
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
+    wiring.reset()
+    event = sqs_event(pid)
+    result = client.lambda_.invoke("settle", event).payload
+    assert result["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
+
+
+def test_an_unreachable_lock_table_fails_closed_without_calling_the_provider(client, app_env, db, monkeypatch):
+    [pid] = post(client, batch(item())).json_body["payout_ids"]
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "no-such-table")
+    wiring.reset()
+    result = client.lambda_.invoke("settle", sqs_event(pid)).payload
+    assert len(result["batchItemFailures"]) == 1
+    assert transfers(db, pid) == 0
+    assert payout(client, pid)["status"] == "Pending"
+
+
+@pytest.mark.parametrize(("amount", "paid_before_crash"), [(66692, 1), (66693, 0)])
+def test_a_worker_dying_mid_payout_is_finished_by_the_next_delivery_with_one_transfer(
+    client, app_env, db, amount, paid_before_crash
+):
+    [pid] = post(client, batch(item(amount_cents=amount))).json_body["payout_ids"]
+    with pytest.raises(SimulatedCrash):
+        client.lambda_.invoke("settle", sqs_event(pid))
+    assert transfers(db, pid) == paid_before_crash
+    assert payout(client, pid)["status"] == "Processing"
+    # Redelivered while the dead worker's lease runs: the lock holds, nothing is paid.
+    early = client.lambda_.invoke("settle", sqs_event(pid)).payload
+    assert len(early["batchItemFailures"]) == 1
+    time.sleep(LEASE)
+    late = client.lambda_.invoke("settle", sqs_event(pid)).payload
+    assert late == {"batchItemFailures": []}
+    body = payout(client, pid)
+    assert body["status"] == "Completed" and body["attempts"] == 2
+    assert transfers(db, pid) == 1
+    assert ("recovered" in [h["event"] for h in body["history"]]) == bool(paid_before_crash)
+
+
+def test_a_dead_letter_fails_its_payout_with_retries_exhausted_and_the_last_error(client, dlq_env, db):
+    [pid] = post(client, batch(item(amount_cents=66694))).json_body["payout_ids"]
+    client.lambda_.invoke("settle", sqs_event(pid))
+    assert payout(client, pid)["status"] == "Processing"
+    result = client.lambda_.invoke("dead_letters", sqs_event(pid)).payload
+    assert result == {"batchItemFailures": []}
+    body = payout(client, pid)
+    assert body["status"] == "Failed"
+    assert body["failure"]["code"] == "RETRIES_EXHAUSTED"
+    assert "AB03" in body["failure"]["message"]
+    assert transfers(db, pid) == 0
+
+
+def test_a_dead_letter_whose_transfer_went_through_completes_instead_of_failing(client, dlq_env, db):
+    [pid] = post(client, batch(item(amount_cents=66692))).json_body["payout_ids"]
+    with pytest.raises(SimulatedCrash):
+        client.lambda_.invoke("settle", sqs_event(pid))
+    with db.cursor() as cur:  # the dead attempt is older than any settle function can run
+        cur.execute("UPDATE payouts SET updated_at = now() - interval '1 hour' WHERE payout_id = %s", (pid,))
+    assert client.lambda_.invoke("dead_letters", sqs_event(pid)).payload == {"batchItemFailures": []}
+    assert payout(client, pid)["status"] == "Completed"
+    assert transfers(db, pid) == 1
+
+
+def test_a_dead_letter_for_an_attempt_that_may_still_run_waits(client, dlq_env, db):
+    [pid] = post(client, batch(item(amount_cents=66692))).json_body["payout_ids"]
+    with pytest.raises(SimulatedCrash):
+        client.lambda_.invoke("settle", sqs_event(pid))
+    result = client.lambda_.invoke("dead_letters", sqs_event(pid)).payload
+    assert len(result["batchItemFailures"]) == 1
+    assert payout(client, pid)["status"] == "Processing"
+
+
+def test_the_redrive_reopens_exhausted_payouts_and_moves_dead_letters_back(client, dlq_env, db, capsys):
+    [pid] = post(client, batch(item(amount_cents=66694))).json_body["payout_ids"]
+    queued(dlq_env)
+    client.lambda_.invoke("settle", sqs_event(pid))
+    client.lambda_.invoke("dead_letters", sqs_event(pid))
+    rejected = post(client, batch(item(amount_cents=66601))).json_body["payout_ids"][0]
+    client.lambda_.invoke("settle", sqs_event(rejected))
+    stray = json.dumps({"payout_id": "00000000-0000-4000-8000-000000000000"})
+    dlq_env["sqs"].send_message(QueueUrl=dlq_env["dlq_url"], MessageBody=stray)
+
+    assert cli.main(["dlq-redrive"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["reopened"] >= 1 and report["dead_letters"] == "copied" and report["moved"] == 1
+    body = payout(client, pid)
+    assert body["status"] == "Pending" and body["history"][-1]["event"] == "redriven"
+    assert payout(client, rejected)["status"] == "Failed"  # provider rejections are final
+    assert set(queued(dlq_env)) >= {pid, "00000000-0000-4000-8000-000000000000"}
+    assert queued(dlq_env, "dlq_url") == []
