@@ -53,13 +53,14 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# AWS: needs credentials, DATABASE_URL (RDS/Aurora), and for a private database
+# AWS: needs credentials, DATABASE_SECRET_ARN (Secrets Manager, preferred) or DATABASE_URL, and for a private database
 # SUBNET_IDS/SECURITY_GROUP_IDS (comma-separated). STACK_NAME and CHALICE_STAGE pick the stage.
 STACK_NAME ?= pix-payouts
 CHALICE_STAGE ?= dev
 deploy: $(VENV)/.installed
-	@test -n "$(DATABASE_URL)" || { echo "set DATABASE_URL to the RDS/Aurora PostgreSQL URL"; exit 2; }
-	$(PY) infra/stack.py deploy --database-url "$(DATABASE_URL)" --stack-name $(STACK_NAME) \
+	@test -n "$(DATABASE_SECRET_ARN)$(DATABASE_URL)" || { echo "set DATABASE_SECRET_ARN (or DATABASE_URL)"; exit 2; }
+	$(PY) infra/stack.py deploy --database-secret-arn "$(DATABASE_SECRET_ARN)" --database-url "$(DATABASE_URL)" \
+		--stack-name $(STACK_NAME) \
 		--chalice-stage $(CHALICE_STAGE) --subnet-ids "$(SUBNET_IDS)" --security-group-ids "$(SECURITY_GROUP_IDS)" \
 		$(if $(SKIP_MIGRATIONS),--skip-migrations)
 

@@ -24,7 +24,7 @@ def health() -> Response:
     return json_response({"status": "ok", "database": "ok"}, 200)
 
 
-@app.route("/batches", methods=["POST"])
+@app.route("/batches", methods=["POST"], api_key_required=True)
 @handles_errors
 def submit_batch() -> Response:
     body = parse_json_body(app.current_request.raw_body, wiring.settings().max_body_bytes)
@@ -40,7 +40,7 @@ def submit_batch() -> Response:
     return json_response(submission.to_json(), 200, {"Idempotent-Replayed": "true"})
 
 
-@app.route("/batches/{batch_id}", methods=["GET"])
+@app.route("/batches/{batch_id}", methods=["GET"], api_key_required=True)
 @handles_errors
 def get_batch(batch_id: str) -> Response:
     params = app.current_request.query_params or {}
@@ -50,13 +50,13 @@ def get_batch(batch_id: str) -> Response:
     return json_response(page, 200)
 
 
-@app.route("/batches/{batch_id}/report", methods=["GET"])
+@app.route("/batches/{batch_id}/report", methods=["GET"], api_key_required=True)
 @handles_errors
 def get_report(batch_id: str) -> Response:
     return json_response(batches.get_report(wiring.repository(), batch_id), 200)
 
 
-@app.route("/payouts/{payout_id}", methods=["GET"])
+@app.route("/payouts/{payout_id}", methods=["GET"], api_key_required=True)
 @handles_errors
 def get_payout(payout_id: str) -> Response:
     return json_response(batches.get_payout(wiring.repository(), payout_id), 200)

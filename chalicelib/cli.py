@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
     s = wiring.settings()
     if args.command == "migrate":
-        result: object = {"applied": apply_migrations(s.database_url)}
+        result: object = {"applied": apply_migrations(wiring.database_url())}
     elif args.command == "sweep":
         result = recovery.sweep(
             wiring.repository(),

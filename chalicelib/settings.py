@@ -10,6 +10,7 @@ from functools import lru_cache
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
+    database_secret_arn: str
     payouts_queue_url: str
     payouts_dlq_url: str
     idempotency_table: str
@@ -35,6 +36,8 @@ class Settings:
         e = os.environ if env is None else env
         return cls(
             database_url=e.get("DATABASE_URL", ""),
+            # AWS: credentials in Secrets Manager; takes precedence over DATABASE_URL when set.
+            database_secret_arn=e.get("DATABASE_SECRET_ARN", ""),
             payouts_queue_url=e.get("PAYOUTS_QUEUE_URL", ""),
             payouts_dlq_url=e.get("PAYOUTS_DLQ_URL", ""),
             idempotency_table=e.get("IDEMPOTENCY_TABLE", "payouts-idempotency"),

@@ -10,6 +10,7 @@ from botocore.config import Config
 
 from .adapters.postgres import Database, PayoutRepository
 from .adapters.sandbox_pix import SandboxPixProvider
+from .adapters.secrets import database_url_from_secret
 from .adapters.sqs_queue import DeadLetters, PayoutQueue
 from .domain.end_to_end import new_end_to_end_id
 from .domain.provider import PixProvider
@@ -46,9 +47,21 @@ def _boto_config(pool: int = 10) -> Config:
     )
 
 
+def database_url() -> str:
+    s = settings()
+    if not s.database_secret_arn:
+        return s.database_url
+    return once(
+        "database_url",
+        lambda: database_url_from_secret(  # type: ignore[no-any-return]
+            boto3.client("secretsmanager", config=_boto_config()), s.database_secret_arn
+        ),
+    )
+
+
 def database() -> Database:
     s = settings()
-    return once("db", lambda: Database(s.database_url, s.db_connect_timeout_seconds))
+    return once("db", lambda: Database(database_url(), s.db_connect_timeout_seconds))
 
 
 def repository() -> PayoutRepository:
@@ -83,7 +96,7 @@ def provider() -> PixProvider:
     return once(
         "provider",
         lambda: SandboxPixProvider(
-            once("provider_db", lambda: Database(s.database_url, s.db_connect_timeout_seconds)),
+            once("provider_db", lambda: Database(database_url(), s.db_connect_timeout_seconds)),
             s.sandbox_rules,
             s.sandbox_latency_ms,
         ),

@@ -63,6 +63,7 @@ OUT_FILES = {
     "queue_url": STACK_DIR / "queue_url",
     "dlq_url": STACK_DIR / "dlq_url",
     "lock_table": STACK_DIR / "lock_table",
+    "api_key": STACK_DIR / "api_key",
 }
 
 TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
@@ -641,6 +642,19 @@ def _outputs(cfn) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
+def write_api_key(outputs: dict[str, str]) -> None:
+    """The stack's API key value goes to .stack/api_key (mode 600), never to the log."""
+    key_id = outputs.get("ApiKeyId")
+    if not key_id:
+        die(f"stack has no ApiKeyId output: {sorted(outputs)}")
+    value = aws("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"]
+    OUT_FILES["api_key"].unlink(missing_ok=True)
+    fd = os.open(OUT_FILES["api_key"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    log("api key: written to .stack/api_key")
+
+
 def api_url_for(api_id: str) -> str:
     return f"{ENDPOINT}/_aws/execute-api/{api_id}/{API_STAGE}"
 
@@ -682,6 +696,7 @@ def cmd_up(_args=None) -> int:
     write(OUT_FILES["queue_url"], outputs.get("QueueUrl", ""))
     write(OUT_FILES["dlq_url"], outputs.get("DlqUrl", ""))
     write(OUT_FILES["lock_table"], outputs.get("LockTable", ""))
+    write_api_key(outputs)
     status, body = wait_health(api_url)
     if status == 200:
         log(f"health: 200 {body.strip()[:200]}")
@@ -740,12 +755,22 @@ def cmd_deploy(args) -> int:
         TARGET["bucket"] = args.bucket
     if args.subnet_ids:
         TARGET["parameters"].update(SubnetIds=args.subnet_ids, SecurityGroupIds=args.security_group_ids or "")
+    if not (args.database_url or args.database_secret_arn):
+        die("give --database-url or --database-secret-arn")
+    if args.database_secret_arn:
+        TARGET["parameters"]["DatabaseSecretArn"] = args.database_secret_arn
     if not args.skip_migrations:
-        migrate(args.migrate_url or args.database_url)
+        url = args.migrate_url or args.database_url
+        if not url:
+            sys.path.insert(0, str(ROOT))
+            from chalicelib.adapters.secrets import database_url_from_secret
+
+            url = database_url_from_secret(aws("secretsmanager"), args.database_secret_arn)
+        migrate(url)
     chalice_package(args.chalice_stage)
     outputs = deploy(args.database_url)
     log(f"deployed {TARGET['stack']} in {time.monotonic() - t0:.1f} s")
-    for key in ("EndpointURL", "QueueUrl", "DlqUrl", "LockTable"):
+    for key in ("EndpointURL", "ApiKeyId", "QueueUrl", "DlqUrl", "LockTable"):
         if key in outputs:
             print(f"{key}: {outputs[key]}")
     return 0
@@ -754,6 +779,7 @@ def cmd_deploy(args) -> int:
 def _env_values() -> dict[str, str]:
     return {
         "API_URL": read(OUT_FILES["api_url"]) or "",
+        "API_KEY": read(OUT_FILES["api_key"]) or "",
         "DATABASE_URL": read(OUT_FILES["database_url"]) or "",
         "PAYOUTS_QUEUE_URL": read(OUT_FILES["queue_url"]) or "",
         "PAYOUTS_DLQ_URL": read(OUT_FILES["dlq_url"]) or "",
@@ -835,7 +861,12 @@ def main(argv: list[str] | None = None) -> int:
             )
     dep = sub.add_parser("deploy", help="deploy the same template to LocalStack (--endpoint) or AWS")
     dep.set_defaults(func=cmd_deploy)
-    dep.add_argument("--database-url", required=True, help="PostgreSQL URL the functions connect to")
+    dep.add_argument("--database-url", default="", help="PostgreSQL URL the functions connect to")
+    dep.add_argument(
+        "--database-secret-arn",
+        default="",
+        help="AWS: Secrets Manager secret with the database credentials (instead of --database-url)",
+    )
     dep.add_argument("--endpoint", help="emulator endpoint, e.g. http://127.0.0.1:4566 for LocalStack; omit for AWS")
     dep.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", REGION))
     dep.add_argument("--stack-name", default=STACK_NAME)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
@@ -22,9 +23,17 @@ PORT = int(os.environ.get("PIX_STACK_PORT", "4566"))
 class Stack:
     api_url: str
     database_url: str
+    api_key: str
 
     def url(self, path: str) -> str:
         return self.api_url.rstrip("/") + path
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return requests.get(self.url(path), headers={"x-api-key": self.api_key}, timeout=30, **kw)
+
+    def post(self, path: str, data: str, **kw: Any) -> requests.Response:
+        headers = {"x-api-key": self.api_key, "Content-Type": "application/json"}
+        return requests.post(self.url(path), data=data, headers=headers, timeout=60, **kw)
 
 
 def _ministack_running() -> bool:
@@ -43,6 +52,7 @@ def stack() -> Iterator[Stack]:
     yield Stack(
         api_url=(STACK / "api_url").read_text().strip(),
         database_url=(STACK / "database_url").read_text().strip(),
+        api_key=(STACK / "api_key").read_text().strip(),
     )
     if not was_running:
         subprocess.run([sys.executable, str(ROOT / "infra" / "stack.py"), "down"], cwd=ROOT, check=False, timeout=120)

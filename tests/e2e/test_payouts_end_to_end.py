@@ -22,15 +22,13 @@ SETTLE_DEADLINE = 60.0
 
 
 def post(stack: Any, body: Any) -> requests.Response:
-    return requests.post(
-        stack.url("/batches"), data=json.dumps(body), headers={"Content-Type": "application/json"}, timeout=30
-    )
+    return stack.post("/batches", json.dumps(body))
 
 
 def wait_until_settled(stack: Any, batch_id: str, deadline: float = SETTLE_DEADLINE) -> dict[str, Any]:
     end = time.monotonic() + deadline
     while True:
-        page = requests.get(stack.url(f"/batches/{batch_id}"), timeout=10).json()
+        page = stack.get(f"/batches/{batch_id}").json()
         s = page["summary"]
         if s["pending"] == 0 and s["processing"] == 0:
             return page
@@ -48,9 +46,20 @@ def ledger_rows(db: Any, payout_ids: list[str]) -> dict[str, int]:
         return dict(cur.fetchall())
 
 
-def test_health_answers_through_api_gateway(stack):
+def test_health_answers_through_api_gateway_without_a_key(stack):
     resp = requests.get(stack.url("/health"), timeout=10)
     assert resp.status_code == 200 and resp.json()["database"] == "ok"
+
+
+def test_every_other_route_needs_the_api_key(stack):
+    body = json.dumps(batch(item()))
+    no_key = {"Content-Type": "application/json"}
+    assert requests.post(stack.url("/batches"), data=body, headers=no_key, timeout=10).status_code == 403
+    wrong = {"x-api-key": "not-the-key", "Content-Type": "application/json"}
+    assert requests.post(stack.url("/batches"), data=body, headers=wrong, timeout=10).status_code == 403
+    for path in ("/batches/x", "/batches/x/report", "/payouts/6a1d4a8e-8f54-4b8e-9d8e-1f2d3c4b5a69"):
+        assert requests.get(stack.url(path), timeout=10).status_code == 403
+    assert stack.get("/batches/x").status_code == 404  # with the key the request reaches the service
 
 
 def test_the_seed_batch_is_accepted_and_settles_to_completed(stack, db):
@@ -61,7 +70,7 @@ def test_the_seed_batch_is_accepted_and_settles_to_completed(stack, db):
     page = wait_until_settled(stack, body["batch_id"])
     assert page["summary"]["completed"] == 2 and page["status"] == "Completed"
     assert ledger_rows(db, ids) == {pid: 1 for pid in ids}
-    report = requests.get(stack.url(f"/batches/{body['batch_id']}/report"), timeout=10).json()
+    report = stack.get(f"/batches/{body['batch_id']}/report").json()
     assert (report["processed"], report["successful"], report["failed"], report["duplicates"]) == (2, 2, 0, 0)
     assert [d["status"] for d in report["details"]] == ["paid", "paid"]
 
@@ -86,9 +95,7 @@ def test_replay_conflict_duplicate_and_invalid_requests_answer_as_documented(sta
     assert invalid.status_code == 422
     assert {p["index"] for p in invalid.json()["error"]["problems"]} == {0, 1}
 
-    malformed = requests.post(
-        stack.url("/batches"), data="{nope", headers={"Content-Type": "application/json"}, timeout=10
-    )
+    malformed = stack.post("/batches", "{nope")
     assert malformed.status_code == 400
 
 
@@ -96,7 +103,7 @@ def test_a_permanent_rejection_ends_failed_with_its_reason(stack, db):
     body = batch(item(amount_cents=66606))
     pid = post(stack, body).json()["payout_ids"][0]
     wait_until_settled(stack, body["batch_id"])
-    payout = requests.get(stack.url(f"/payouts/{pid}"), timeout=10).json()
+    payout = stack.get(f"/payouts/{pid}").json()
     assert payout["status"] == "Failed"
     assert payout["failure"]["code"] == "AC06"
     assert ledger_rows(db, [pid]) == {}
@@ -106,7 +113,7 @@ def test_a_transient_failure_is_retried_and_completes(stack, db):
     body = batch(item(amount_cents=66699))
     pid = post(stack, body).json()["payout_ids"][0]
     wait_until_settled(stack, body["batch_id"])
-    payout = requests.get(stack.url(f"/payouts/{pid}"), timeout=10).json()
+    payout = stack.get(f"/payouts/{pid}").json()
     assert payout["status"] == "Completed"
     assert payout["attempts"] == 3
     assert ledger_rows(db, [pid]) == {pid: 1}
@@ -116,7 +123,7 @@ def test_an_unknown_outcome_is_settled_without_paying_twice(stack, db):
     body = batch(item(amount_cents=66698))
     pid = post(stack, body).json()["payout_ids"][0]
     wait_until_settled(stack, body["batch_id"])
-    payout = requests.get(stack.url(f"/payouts/{pid}"), timeout=10).json()
+    payout = stack.get(f"/payouts/{pid}").json()
     assert payout["status"] == "Completed"
     assert "recovered" in [h["event"] for h in payout["history"]]
     assert ledger_rows(db, [pid]) == {pid: 1}
@@ -142,7 +149,7 @@ def test_eight_identical_posts_racing_create_one_set_of_payouts_paid_once(stack,
 def wait_for_status(stack: Any, pid: str, status: str, deadline: float = 120.0) -> dict[str, Any]:
     end = time.monotonic() + deadline
     while True:
-        payout = requests.get(stack.url(f"/payouts/{pid}"), timeout=10).json()
+        payout = stack.get(f"/payouts/{pid}").json()
         if payout["status"] == status:
             return payout
         if time.monotonic() > end:
@@ -188,7 +195,7 @@ def test_a_batch_of_the_maximum_size_is_accepted_and_every_payout_enqueued(stack
     with db.cursor() as cur:
         cur.execute("SELECT item_count, enqueued_at IS NOT NULL FROM batches WHERE batch_id = %s", (body["batch_id"],))
         assert cur.fetchone() == (10_000, True)
-    page = requests.get(stack.url(f"/batches/{body['batch_id']}?limit=1000"), timeout=30).json()
+    page = stack.get(f"/batches/{body['batch_id']}?limit=1000").json()
     assert page["summary"]["total"] == 10_000 and len(page["payouts"]) == 1000 and page["next_cursor"]
     too_big = post(stack, batch(*[item() for _ in range(10_001)]))
     assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "batch_too_large"

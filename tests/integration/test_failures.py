@@ -215,3 +215,26 @@ def test_the_redrive_reopens_exhausted_payouts_and_moves_dead_letters_back(clien
     assert payout(client, rejected)["status"] == "Failed"  # provider rejections are final
     assert set(queued(dlq_env)) >= {pid, "00000000-0000-4000-8000-000000000000"}
     assert queued(dlq_env, "dlq_url") == []
+
+
+def test_database_credentials_can_come_from_secrets_manager(client, app_env, database_url, monkeypatch):
+    import boto3
+    import psycopg2.extensions
+
+    dsn = psycopg2.extensions.parse_dsn(database_url)
+    secret = {
+        "username": dsn.get("user", "postgres"),
+        "password": dsn.get("password", ""),
+        "host": dsn.get("host"),
+        "port": int(dsn.get("port", 5432)),
+        "dbname": dsn["dbname"],
+        "sslmode": "disable",
+    }
+    if "/" in (secret["host"] or ""):  # a unix socket directory: hand over the full URL instead
+        secret = {"url": database_url}
+    arn = boto3.client("secretsmanager").create_secret(Name="pix/db", SecretString=json.dumps(secret))["ARN"]
+    monkeypatch.setenv("DATABASE_URL", "")
+    monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
+    wiring.reset()
+    assert wiring.settings().database_url == ""
+    assert client.http.get("/health").status_code == 200  # so it connected with the secret's credentials

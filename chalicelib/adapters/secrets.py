@@ -1,0 +1,22 @@
+"""Database credentials from AWS Secrets Manager, so no password sits in a function's environment."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+
+def database_url_from_secret(client: Any, secret_id: str) -> str:
+    """Read the secret once: either {"url": "..."} or RDS's {"username", "password", "host", "port", "dbname"}."""
+    raw = client.get_secret_value(SecretId=secret_id)["SecretString"]
+    secret = json.loads(raw)
+    if secret.get("url"):
+        return str(secret["url"])
+    missing = [k for k in ("username", "password", "host") if not secret.get(k)]
+    if missing:
+        raise ValueError(f"database secret lacks {', '.join(missing)}")
+    user, password = quote(str(secret["username"]), safe=""), quote(str(secret["password"]), safe="")
+    port = int(secret.get("port") or 5432)
+    dbname = quote(str(secret.get("dbname") or "postgres"), safe="")
+    return f"postgresql://{user}:{password}@{secret['host']}:{port}/{dbname}?sslmode={secret.get('sslmode', 'require')}"
