@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ class Stack:
     api_url: str
     database_url: str
     api_key: str
+    started_at: float
 
     def url(self, path: str) -> str:
         return self.api_url.rstrip("/") + path
@@ -53,6 +55,7 @@ def stack() -> Iterator[Stack]:
         api_url=(STACK / "api_url").read_text().strip(),
         database_url=(STACK / "database_url").read_text().strip(),
         api_key=(STACK / "api_key").read_text().strip(),
+        started_at=time.time(),
     )
     if not was_running:
         subprocess.run([sys.executable, str(ROOT / "infra" / "stack.py"), "down"], cwd=ROOT, check=False, timeout=120)

@@ -186,6 +186,39 @@ def test_exhausted_retries_dead_letter_the_payout_and_a_redrive_pays_it_once(sta
     assert ledger_rows(db, [pid]) == {pid: 1}
 
 
+def test_across_every_scenario_above_no_payout_was_paid_twice_or_lost(stack, db):
+    """Runs after the scenarios in this module: a whole-ledger check, printed for the record."""
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM (SELECT payout_id FROM sandbox_pix_transfers"
+            " GROUP BY payout_id HAVING count(*) > 1) twice"
+        )
+        paid_twice = cur.fetchone()[0]
+        cur.execute(
+            "SELECT count(*) FROM payouts p WHERE status = 'Completed'"
+            " AND (SELECT count(*) FROM sandbox_pix_transfers t WHERE t.payout_id = p.payout_id) <> 1"
+        )
+        completed_not_paid_once = cur.fetchone()[0]
+        cur.execute(
+            "SELECT count(*) FROM payouts p WHERE status = 'Failed'"
+            " AND EXISTS (SELECT 1 FROM sandbox_pix_transfers t WHERE t.payout_id = p.payout_id)"
+        )
+        failed_but_paid = cur.fetchone()[0]
+        cur.execute(
+            "SELECT count(*) FROM payouts WHERE status IN ('Pending', 'Processing') AND created_at >= to_timestamp(%s)",
+            (stack.started_at,),
+        )
+        stuck = cur.fetchone()[0]
+        cur.execute("SELECT count(*), count(*) FILTER (WHERE status = 'Completed') FROM payouts")
+        total, completed = cur.fetchone()
+    print(
+        f"\nledger check: {total} payouts, {completed} completed, paid twice {paid_twice}, "
+        f"completed without exactly one transfer {completed_not_paid_once}, failed but paid {failed_but_paid}, "
+        f"left open by this run {stuck}"
+    )
+    assert (paid_twice, completed_not_paid_once, failed_but_paid, stuck) == (0, 0, 0, 0)
+
+
 def test_a_batch_of_the_maximum_size_is_accepted_and_every_payout_enqueued(stack, db):
     # Last in the module on purpose: its 10,000 settlements run on in the background.
     body = batch(*[item(amount_cents=100 + n % 900) for n in range(10_000)])
