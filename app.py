@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalice import Chalice, Rate, Response
-from chalice.app import CloudWatchEvent, SQSEvent
+from chalice.app import CloudWatchEvent, Request, SQSEvent
 
 from chalicelib import wiring
-from chalicelib.api.http import handles_errors, json_response, parse_json_body
+from chalicelib.api.http import (
+    conform_chalice_error,
+    handles_errors,
+    json_response,
+    openapi_document,
+    parse_json_body,
+)
 from chalicelib.domain.batch_request import parse_batch_request
 from chalicelib.observability import flush_metrics, logger
 from chalicelib.services import batches, recovery
 from chalicelib.worker import handle_dead_letter_event, handle_settle_event
 
 app = Chalice(app_name="pix-payouts")
+
+
+@app.middleware("http")
+def one_error_shape(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    return conform_chalice_error(get_response(event))
+
+
+@app.route("/openapi.json", methods=["GET"], api_key_required=True)
+@handles_errors
+def openapi() -> Response:
+    return Response(body=openapi_document(), status_code=200, headers={"Content-Type": "application/json"})
 
 
 @app.route("/health", methods=["GET"])

@@ -6,7 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import scratch_database
+from tests.support import hostile_requests, scratch_database
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if hostile_requests:
+        families = ", ".join(f"{name} {n}" for name, n in sorted(hostile_requests.items()))
+        terminalreporter.write_line(f"hostile requests tried: {hostile_requests.total()} ({families})")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,6 +11,9 @@ import psycopg2
 import psycopg2.extensions
 
 from chalicelib.adapters.migrations import apply_migrations
+
+# Requests the hostile-input suites sent, by family; tests/conftest.py prints it at the end of a run.
+hostile_requests: Counter[str] = Counter()
 
 
 def server_url() -> str:

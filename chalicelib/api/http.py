@@ -1,10 +1,12 @@
-"""HTTP glue: the error -> status table, JSON bodies, and body parsing for the routes."""
+"""HTTP glue: the error -> status table, JSON bodies, body parsing, and the OpenAPI document."""
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from chalice import Response
@@ -73,16 +75,74 @@ def handles_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     return wrapper
 
 
+# Chalice answers a few requests itself, in its own {"Code", "Message"} shape: 415 for a body that
+# is not declared JSON, 405 for a method the path lacks, 500 if something escapes handles_errors.
+_CHALICE_ERRORS: dict[str, tuple[str, str]] = {
+    "UnsupportedMediaType": ("unsupported_media_type", "send the body as JSON, with Content-Type: application/json"),
+    "MethodNotAllowedError": ("method_not_allowed", "this path does not answer that method"),
+    "InternalServerError": ("internal_error", "internal error"),
+}
+
+
+def conform_chalice_error(response: Response) -> Response:
+    """Give Chalice's own error answers the service's error shape, without echoing the request."""
+    body = response.body
+    if response.status_code < 400 or not isinstance(body, dict) or set(body) != {"Code", "Message"}:
+        return response
+    code, message = _CHALICE_ERRORS.get(str(body["Code"]), ("error", "the request was refused"))
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+    if "Allow" in headers:
+        message = f"{message}; allowed: {headers['Allow']}"
+    return json_response({"error": {"code": code, "message": message}}, response.status_code, headers)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys; for a payment that silently picks one amount.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateKey
+    return obj
+
+
 def parse_json_body(raw: bytes | None, max_bytes: int) -> Any:
-    if raw is None or not raw.strip():
-        raise BadRequest("the request body is empty; send a JSON object")
-    if len(raw) > max_bytes:
+    """Decode a request body as strict UTF-8 JSON, or raise BadRequest / PayloadTooLarge.
+
+    Refused: an empty body, invalid UTF-8 (so UTF-16 and Latin-1 too), NaN and Infinity,
+    a key repeated in one object, nesting too deep to decode. One leading UTF-8 byte order
+    mark is ignored, as RFC 8259 allows.
+    """
+    if raw is not None and len(raw) > max_bytes:
         raise PayloadTooLarge(f"the request body is {len(raw)} bytes; the limit is {max_bytes}")
+    raw = (raw or b"").removeprefix(codecs.BOM_UTF8)
+    if not raw.strip():
+        raise BadRequest("the request body is empty; send a JSON object")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("the request body is not valid UTF-8") from exc
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicate_keys)
+    except _DuplicateKey as exc:
+        raise BadRequest("the request body repeats a key inside one JSON object; send each key once") from exc
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"the request body is not valid JSON (line {exc.lineno}, column {exc.colno})") from exc
+    except (ValueError, RecursionError) as exc:
+        # NaN/Infinity, integers past Python's digit limit, nesting past the recursion limit
         raise BadRequest("the request body is not valid JSON") from exc
+
+
+_OPENAPI_FILE = Path(__file__).with_name("openapi.json")
+
+
+@functools.cache
+def openapi_document() -> str:
+    """The OpenAPI 3.0 description of this API, read once per container and served as stored."""
+    return _OPENAPI_FILE.read_text(encoding="utf-8")

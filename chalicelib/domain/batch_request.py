@@ -17,7 +17,12 @@ MAX_AMOUNT_CENTS = 100_000_000
 
 MAX_ID_LENGTH = 64
 
+# A 422 lists this many problems and counts the rest: a 5 MB body of unknown keys would
+# otherwise answer with tens of megabytes, past what Lambda may return.
+MAX_LISTED_PROBLEMS = 1000
+
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_REPLACEMENT_CHARACTER = "\ufffd"
 _TOP_LEVEL_FIELDS = frozenset({"batch_id", "items"})
 _ITEM_FIELDS = frozenset({"external_id", "user_id", "amount_cents", "pix_key"})
 
@@ -68,9 +73,12 @@ class InvalidBatch(ServiceError):
     code = "invalid_batch"
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems: list[Problem] = list(problems)
-        count = len(self.problems)
-        super().__init__(f"batch request has {count} problem{'' if count == 1 else 's'}")
+        self.total: int = len(problems)
+        self.problems: list[Problem] = list(problems[:MAX_LISTED_PROBLEMS])
+        message = f"batch request has {self.total} problem{'' if self.total == 1 else 's'}"
+        if self.total > MAX_LISTED_PROBLEMS:
+            message += f"; the first {MAX_LISTED_PROBLEMS} are listed"
+        super().__init__(message)
 
 
 class BatchTooLarge(ServiceError):
@@ -80,6 +88,11 @@ class BatchTooLarge(ServiceError):
         self.count: int = count
         self.limit: int = limit
         super().__init__(f"batch has {count} items; the limit is {limit} items per batch")
+
+
+def is_identifier(value: str) -> bool:
+    """True if value could be a batch_id or external_id; anything else cannot name a stored one."""
+    return len(value) <= MAX_ID_LENGTH and _ID_RE.fullmatch(value) is not None
 
 
 def parse_batch_request(body: object, max_items: int = MAX_ITEMS_PER_BATCH) -> BatchRequest:
@@ -189,6 +202,12 @@ def _check_user_id(problems: list[Problem], index: int, value: object) -> str | 
         message = "user_id must not contain control or invisible characters"
         problems.append(Problem(index, "user_id", "format", message))
         return None
+    # API Gateway hands Lambda a body whose bytes were not UTF-8 with U+FFFD in their place;
+    # storing that would keep a garbled id nobody sent.
+    if _REPLACEMENT_CHARACTER in value:
+        message = "user_id contains U+FFFD, the mark of bytes that were not UTF-8; send the body as UTF-8"
+        problems.append(Problem(index, "user_id", "format", message))
+        return None
     return value
 
 
@@ -222,9 +241,12 @@ def _check_pix_key(problems: list[Problem], index: int, value: object) -> PixKey
         return None
 
 
+_UNKNOWN_TOP_LEVEL = "unknown field; allowed fields are " + ", ".join(sorted(_TOP_LEVEL_FIELDS))
+_UNKNOWN_ITEM_FIELD = "unknown field; allowed fields are " + ", ".join(sorted(_ITEM_FIELDS))
+
+
 def _unknown_field(index: int | None, key: object) -> Problem:
-    allowed = _TOP_LEVEL_FIELDS if index is None else _ITEM_FIELDS
-    message = "unknown field; allowed fields are " + ", ".join(sorted(allowed))
+    message = _UNKNOWN_TOP_LEVEL if index is None else _UNKNOWN_ITEM_FIELD
     return Problem(index, _field_label(key), "unknown_field", message)
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..adapters.postgres import PayoutRepository, is_external_id_race
 from ..adapters.sqs_queue import PayoutQueue
-from ..domain.batch_request import BatchRequest
+from ..domain.batch_request import BatchRequest, is_identifier
 from ..domain.errors import BadRequest, Conflict, NotFound
 from ..domain.idempotency import batch_hash, plan_new_batch, replay_differences, truncate
 from ..domain.report import Summary, batch_status, build_report
@@ -19,6 +19,10 @@ from ..observability import count, logger
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
+# item_index is a PostgreSQL integer; a cursor names one, so it never needs more digits than this.
+_MAX_CURSOR_DIGITS = 10
+# ASCII only: uuid.UUID() also takes "+", "_" and non-ASCII digits, which PostgreSQL then refuses.
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # A concurrent batch can take one of our external_ids between our read and our COPY;
 # the loser re-plans (the item becomes a duplicate or a conflict). Three rounds is plenty.
 _RACE_RETRIES = 3
@@ -130,8 +134,9 @@ def encode_cursor(index: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith("i:") and text[2:].isdigit():
-            return int(text[2:])
+        digits = text[2:]
+        if text.startswith("i:") and _is_ascii_number(digits, _MAX_CURSOR_DIGITS):
+            return int(digits)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise BadRequest("cursor is not one this API returned")
@@ -140,18 +145,23 @@ def decode_cursor(cursor: str) -> int:
 def parse_limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not _is_ascii_number(raw, len(str(MAX_PAGE))) or not 1 <= int(raw) <= MAX_PAGE:
         raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}")
     return int(raw)
+
+
+def _is_ascii_number(text: str, max_digits: int) -> bool:
+    # str.isdigit() alone admits "²" and "١٢", which int() refuses or reads as another number.
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
 
 
 def get_batch(
     repo: PayoutRepository, batch_id: str, limit: int = DEFAULT_PAGE, cursor: str | None = None
 ) -> dict[str, Any]:
     after = decode_cursor(cursor) if cursor else -1
-    counts = repo.batch_counts(batch_id)
+    counts = repo.batch_counts(batch_id) if is_identifier(batch_id) else None
     if counts is None:
-        raise NotFound(f"no batch {batch_id}")
+        raise _no_batch(batch_id)
     summary = Summary.from_counts(counts)
     items = repo.batch_items(batch_id, after_index=after, limit=limit + 1)
     more = len(items) > limit
@@ -166,13 +176,15 @@ def get_batch(
 
 
 def get_report(repo: PayoutRepository, batch_id: str) -> dict[str, Any]:
-    if not repo.batch_exists(batch_id):
-        raise NotFound(f"no batch {batch_id}")
+    if not is_identifier(batch_id) or not repo.batch_exists(batch_id):
+        raise _no_batch(batch_id)
     return build_report(batch_id, repo.batch_items(batch_id))
 
 
 def get_payout(repo: PayoutRepository, payout_id: str) -> dict[str, Any]:
-    payout = repo.get_payout(payout_id) if _is_uuid(payout_id) else None
+    if not _UUID_RE.fullmatch(payout_id):
+        raise NotFound("no such payout; payout ids are UUIDs")
+    payout = repo.get_payout(payout_id)
     if payout is None:
         raise NotFound(f"no payout {payout_id}")
     history = [{"at": payout.created_at.isoformat(), "event": "created", "to_status": "Pending"}]
@@ -184,9 +196,8 @@ def get_payout(repo: PayoutRepository, payout_id: str) -> dict[str, Any]:
     return body
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return len(value) == 36
+def _no_batch(batch_id: str) -> NotFound:
+    # Only a well-formed id is echoed: the rest may be long, or hold NULs and control characters.
+    if is_identifier(batch_id):
+        return NotFound(f"no batch {batch_id}")
+    return NotFound("no such batch; batch ids are 1 to 64 letters, digits, . _ : - starting with a letter or digit")

@@ -15,10 +15,12 @@ import pytest
 import requests
 
 from tests.e2e.conftest import ROOT
-from tests.integration.helpers import batch, item, seed_batch
+from tests.integration.helpers import batch, item, seed_batch, unique
+from tests.support import hostile_requests
 
 pytestmark = pytest.mark.e2e
 SETTLE_DEADLINE = 60.0
+JSON = {"Content-Type": "application/json"}
 
 
 def post(stack: Any, body: Any) -> requests.Response:
@@ -232,3 +234,48 @@ def test_a_batch_of_the_maximum_size_is_accepted_and_every_payout_enqueued(stack
     assert page["summary"]["total"] == 10_000 and len(page["payouts"]) == 1000 and page["next_cursor"]
     too_big = post(stack, batch(*[item() for _ in range(10_001)]))
     assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "batch_too_large"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body", "status", "code"),
+    [
+        # API Gateway hands Lambda the body as text: bytes that are not UTF-8 arrive as U+FFFD.
+        (
+            "POST",
+            "/batches",
+            JSON,
+            b'{"batch_id":"gw-B","items":[{"external_id":"gw-E","user_id":"Jos\xe9",'
+            b'"amount_cents":100,"pix_key":"a@example.com"}]}',
+            422,
+            "invalid_batch",
+        ),
+        ("POST", "/batches", JSON, b'{"batch_id":"gw-B","batch_id":"gw-B2","items":[]}', 400, "bad_request"),
+        (
+            "POST",
+            "/batches",
+            {"Content-Type": "text/plain"},
+            b'{"batch_id":"gw-B","items":[]}',
+            415,
+            "unsupported_media_type",
+        ),
+        ("GET", "/batches/%00", {}, b"", 404, "not_found"),
+        ("GET", "/batches/gw-B?limit=%C2%B2", {}, b"", 400, "bad_request"),
+        ("GET", "/payouts/%2B1111111-1111-1111-1111-111111111111", {}, b"", 404, "not_found"),
+    ],
+    ids=["latin-1 byte in user_id", "duplicate key", "text/plain", "NUL batch id", "superscript limit", "signed uuid"],
+)
+def test_hostile_requests_through_api_gateway_get_their_4xx_and_store_nothing(
+    stack, db, method, path, headers, body, status, code
+):
+    batch_id, external_id = unique("gw"), unique("gw")
+    body = body.replace(b"gw-B", batch_id.encode()).replace(b"gw-E", external_id.encode())
+    hostile_requests["gateway"] += 1
+    headers = {**headers, "x-api-key": stack.api_key}
+    resp = requests.request(method, stack.url(path.replace("gw-B", batch_id)), data=body, headers=headers, timeout=30)
+    assert resp.status_code == status, resp.text[:300]
+    assert resp.json()["error"]["code"] == code
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM batches WHERE batch_id LIKE %s", (batch_id + "%",))
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT count(*) FROM payouts WHERE external_id = %s", (external_id,))
+        assert cur.fetchone()[0] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -17,8 +18,8 @@ from chalicelib import wiring
 REGION = "us-east-1"
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+@contextmanager
+def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """moto's SQS queue (with its DLQ) and the idempotency table."""
     for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
@@ -46,16 +47,30 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         yield {"sqs": sqs, "queue_url": queue, "dlq_url": dlq, "dynamodb": ddb, "table": "payouts-idempotency"}
 
 
-@pytest.fixture
-def app_env(aws: dict[str, Any], database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+@contextmanager
+def configured_app(aws: dict[str, Any], database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """Environment the deployed functions get, pointed at moto and the scratch database."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("PAYOUTS_QUEUE_URL", aws["queue_url"])
     monkeypatch.setenv("IDEMPOTENCY_TABLE", aws["table"])
     monkeypatch.setenv("RETRY_BASE_SECONDS", "1")
     wiring.reset()
-    yield aws
-    wiring.reset()
+    try:
+        yield aws
+    finally:
+        wiring.reset()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    with moto_aws(monkeypatch) as resources:
+        yield resources
+
+
+@pytest.fixture
+def app_env(aws: dict[str, Any], database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    with configured_app(aws, database_url, monkeypatch) as env:
+        yield env
 
 
 @pytest.fixture
@@ -65,6 +80,25 @@ def client(app_env: dict[str, Any]) -> Iterator[Any]:
     import app as chalice_app
 
     with Client(chalice_app.app) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def module_client(database_url: str) -> Iterator[Any]:
+    """One configured app for a whole module: for long tables of requests, each with its own ids.
+
+    A module that uses it must not use `client` too (two moto contexts would share one backend).
+    """
+    from chalice.test import Client
+
+    import app as chalice_app
+
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        moto_aws(monkeypatch) as resources,
+        configured_app(resources, database_url, monkeypatch),
+        Client(chalice_app.app) as c,
+    ):
         yield c
 
 

@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 from chalicelib.domain.batch_request import (
     MAX_AMOUNT_CENTS,
     MAX_ITEMS_PER_BATCH,
+    MAX_LISTED_PROBLEMS,
     BatchRequest,
     BatchTooLarge,
     InvalidBatch,
     PayoutItem,
     Problem,
+    is_identifier,
     parse_batch_request,
 )
 from chalicelib.domain.pix_keys import PixKey, PixKeyType
@@ -198,6 +200,7 @@ def test_bad_external_id_is_reported(external_id: object, code: str) -> None:
         ("u\n1", "format"),
         ("u\u200b", "format"),
         ("\ud800", "format"),
+        ("Jos\ufffd", "format"),
     ],
 )
 def test_bad_user_id_is_reported(user_id: object, code: str) -> None:
@@ -312,6 +315,26 @@ def test_invalid_batch_message_counts_the_problems() -> None:
                 _item(external_id="c", amount_cents=1.5),
             )
         )
+
+
+def test_an_invalid_batch_lists_the_first_problems_and_counts_them_all() -> None:
+    item = _item()
+    item.update({f"k{i}": 0 for i in range(MAX_LISTED_PROBLEMS + 5)})
+
+    with pytest.raises(InvalidBatch) as caught:
+        parse_batch_request(_body(item))
+
+    assert len(caught.value.problems) == MAX_LISTED_PROBLEMS
+    assert caught.value.total == MAX_LISTED_PROBLEMS + 5
+    assert str(caught.value) == f"batch request has {MAX_LISTED_PROBLEMS + 5} problems; the first 1000 are listed"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("2025-10-05-A", True), ("a" * 64, True), ("a" * 65, False), ("", False), ("..", False), ("a\x00", False)],
+)
+def test_is_identifier_says_whether_a_value_could_name_a_batch(value: str, expected: bool) -> None:
+    assert is_identifier(value) is expected
 
 
 def test_problem_as_dict_omits_a_missing_index() -> None:
@@ -433,7 +456,10 @@ valid_keys = st.sampled_from(
     ]
 )
 valid_user_ids = st.text(
-    alphabet=st.characters(codec="utf-8", categories=["L", "N", "P", "S"]), min_size=1, max_size=64
+    # U+FFFD is refused: it is what a gateway leaves where bytes were not UTF-8
+    alphabet=st.characters(codec="utf-8", categories=["L", "N", "P", "S"], exclude_characters="\ufffd"),
+    min_size=1,
+    max_size=64,
 )
 valid_items = st.lists(
     st.tuples(valid_ids, valid_user_ids, st.integers(1, MAX_AMOUNT_CENTS), valid_keys),
