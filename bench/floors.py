@@ -169,15 +169,48 @@ def queue_depth(sqs: Any, queue_url: str) -> int:
     return sum(int(v) for v in attrs.values())
 
 
-def wait_empty(sqs: Any, queue_url: str, timeout: float, poll: float = 0.25) -> float:
-    """Seconds (perf_counter) at which the queue was first seen empty (visible + in flight + delayed = 0)."""
-    deadline = time.perf_counter() + timeout
+def wait_empty(sqs: Any, queue_url: str, timeout: float, poll: float = 0.5) -> float:
+    """Epoch at which the queue was first seen empty (visible + in flight + delayed = 0).
+    Each poll costs MiniStack a scan of the queue, hence the half-second interval."""
+    deadline = time.monotonic() + timeout
     while True:
         if queue_depth(sqs, queue_url) == 0:
-            return time.perf_counter()
-        if time.perf_counter() > deadline:
+            return time.time()
+        if time.monotonic() > deadline:
             raise TimeoutError(f"{queue_url} not drained after {timeout:.0f} s")
         time.sleep(poll)
+
+
+def last_invocation_end(function_name: str, seen_empty_at: float, lookback: float = 5.0) -> float | None:
+    """Epoch of the function's last CloudWatch log event (MiniStack writes an invocation's START..REPORT
+    lines when it returns), looked up shortly before the queue was seen empty; None if there is none."""
+    logs = client("logs")
+    kwargs: dict[str, Any] = {
+        "logGroupName": f"/aws/lambda/{function_name}",
+        "startTime": int((seen_empty_at - lookback) * 1000),
+    }
+    last = None
+    while True:
+        page = logs.filter_log_events(**kwargs)
+        stamps = [e["timestamp"] for e in page.get("events", [])]
+        if stamps:
+            last = max(stamps + ([last] if last is not None else []))
+        token = page.get("nextToken")
+        if not token or token == kwargs.get("nextToken"):
+            break
+        kwargs["nextToken"] = token
+    return last / 1000 if last is not None else None
+
+
+def drain_seconds(sqs: Any, queue_url: str, mapping_uuid: str, function_name: str, timeout: float) -> float:
+    """Enable the no-op mapping and time until the last message was handled: the end of the last
+    invocation from its log timestamp (the poll only notices it up to half a second later)."""
+    started = time.time()
+    set_mapping(mapping_uuid, True)
+    seen_empty = wait_empty(sqs, queue_url, timeout)
+    last = last_invocation_end(function_name, seen_empty)
+    end = last if last is not None and started < last <= seen_empty else seen_empty
+    return end - started
 
 
 # -- settle floor: no-op function behind an event source mapping -----------------
@@ -227,6 +260,11 @@ def noop_consumer(
         if mapping_uuid:
             lam.delete_event_source_mapping(UUID=mapping_uuid)
         lam.delete_function(FunctionName=name)
+        logs = client("logs")
+        try:
+            logs.delete_log_group(logGroupName=f"/aws/lambda/{name}")
+        except logs.exceptions.ResourceNotFoundException:
+            pass
 
 
 def set_mapping(uuid_: str, enabled: bool) -> None:

@@ -1,12 +1,14 @@
-"""Lambda worker processes of our MiniStack, found through /proc, and their peak resident memory (VmHWM)."""
+"""Lambda worker processes of our MiniStack, found through /proc: peak resident memory (VmHWM) and CPU time."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,72 @@ def reset_peaks(pids: Iterable[int], proc: Path = PROC) -> int:
     return done
 
 
+def cpu_seconds(pid: int, proc: Path = PROC) -> float:
+    """User + system CPU time of a process so far (0 when it is gone)."""
+    try:
+        fields = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children(parent: int, proc: Path = PROC) -> list[int]:
+    return list(_children(parent, proc))
+
+
 def process_hwm_mb(pid: int, proc: Path = PROC) -> float:
     try:
         return round(parse_status((proc / str(pid) / "status").read_text()).get("VmHWM", 0) / 1024, 1)
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return 0.0
+
+
+def machine_busy_seconds(proc: Path = PROC) -> float:
+    """CPU seconds all cores spent not idle (not idle, not iowait) since boot, from /proc/stat."""
+    fields = [int(x) for x in (proc / "stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)) / CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU seconds spent by groups of processes between start() and stop(): our MiniStack, its Lambda
+    workers by function, the Postgres backends (children of the postmaster), this process, and
+    everything else on the machine (other engineers' tests: a contention indicator)."""
+
+    def __init__(self, ministack_pid: int, postmaster_pid: int | None, proc: Path = PROC) -> None:
+        self._ms = ministack_pid
+        self._pm = postmaster_pid
+        self._proc = proc
+        self._start: dict[int, float] = {}
+        self._machine = 0.0
+        self._self = 0.0
+
+    def _groups(self) -> dict[str, list[int]]:
+        groups: dict[str, list[int]] = {"ministack": [self._ms]}
+        for w in lambda_workers(self._ms, self._proc):
+            name = w.function_name.lower()
+            key = "api" if "apihandler" in name else "settle" if "settle" in name else "other_lambdas"
+            groups.setdefault(key, []).append(w.pid)
+        if self._pm:
+            groups["postgres"] = [self._pm, *children(self._pm, self._proc)]
+        return groups
+
+    def start(self) -> None:
+        self._start = {pid: cpu_seconds(pid, self._proc) for pids in self._groups().values() for pid in pids}
+        self._self = _own_cpu()
+        self._machine = machine_busy_seconds(self._proc)
+
+    def stop(self) -> dict[str, float]:
+        """Seconds per group; a process that appeared meanwhile counts from 0."""
+        machine = machine_busy_seconds(self._proc) - self._machine
+        result = {
+            group: sum(cpu_seconds(pid, self._proc) - self._start.get(pid, 0.0) for pid in pids)
+            for group, pids in self._groups().items()
+        }
+        result["bench_client"] = _own_cpu() - self._self
+        result["other_processes"] = max(0.0, machine - sum(result.values()))
+        return {group: round(seconds, 3) for group, seconds in result.items()}
+
+
+def _own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system

@@ -21,7 +21,7 @@ from bench.env import ROOT, STACK_DIR, Stack, client, connect, endpoint
 from bench.payloads import batch_body, new_run_id
 from bench.stats import per_thousand, percentile, ratio
 
-WARMUP_ITEMS = 200  # enough messages for the mapping to start all MaximumConcurrency workers
+WARMUP_ITEMS = 200  # enough messages for a mapping to start all MaximumConcurrency workers
 
 
 def log(msg: str) -> None:
@@ -31,15 +31,15 @@ def log(msg: str) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--items", type=int, default=10_000, help="items in the measured batch (API maximum 10,000)")
-    p.add_argument("--scaling", default="1000,5000", help="extra batch sizes for the scaling curve")
+    p.add_argument("--scaling", default="1000,5000", help="extra batch sizes for the scaling curve ('' for none)")
     p.add_argument("--page-size", type=int, default=500, help="limit= for the read walk")
     p.add_argument("--read-passes", type=int, default=2, help="times to walk all pages")
     p.add_argument("--timeout", type=float, default=600, help="seconds to wait for a batch to settle")
     p.add_argument(
         "--concurrent",
         action="store_true",
-        help="leave the settle mapping running during POSTs (default: paused until the 201, so ingest and "
-        "settle are measured apart, like their floors)",
+        help="leave the settle mapping running during POSTs (default: paused until the ingest is measured, "
+        "so ingest and settle are timed apart, like their floors)",
     )
     p.add_argument("--no-stack", action="store_true", help="do not start/stop the stack; it must be up")
     return p.parse_args(argv)
@@ -54,18 +54,43 @@ def ministack_pid() -> int:
     return int((STACK_DIR / "ministack.pid").read_text().strip())
 
 
-def ingest_and_settle(
-    stack: Stack, db: Any, body: dict[str, Any], concurrent: bool, timeout: float
-) -> tuple[measure.Ingest, float, int]:
-    """POST the batch (settle mapping paused unless `concurrent`), resume at the 201, wait until all terminal.
-    Returns (ingest, settle seconds from the 201, payouts already terminal at the 201)."""
-    paused = nullcontext(lambda: None) if concurrent else stackctl.settle_paused()
-    with paused as resume:
-        ingest = measure.post_batch(stack, body)
-        resume()
-    at_201, _ = measure.terminal(db, ingest.batch_id)
-    last = measure.wait_terminal(db, ingest.batch_id, ingest.items, timeout)
-    return ingest, max(0.0, last - ingest.answered_at), at_201
+def postmaster_pid() -> int | None:
+    try:
+        return int((STACK_DIR / "pgdata" / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None  # an external DATABASE_URL: its backends are not ours to watch
+
+
+def per_item_ms(cpu: dict[str, float], items: int) -> dict[str, float]:
+    return {group: round(seconds * 1000 / items, 3) for group, seconds in cpu.items() if seconds > 0}
+
+
+def scaling_point(stack: Stack, db: Any, run_id: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One fresh batch of `size` items: its ingest time (settle mapping paused unless --concurrent), then
+    settled before the next measurement so no work is left running."""
+    body = batch_body(run_id, f"s{size}", size)
+    if args.concurrent:
+        ing = measure.post_batch(stack, body)
+        resumed = ing.answered_at
+    else:
+        with stackctl.settle_paused() as resume:
+            ing = measure.post_batch(stack, body)
+            resumed = time.time()
+            resume()
+    settle_s = measure.wait_terminal(db, ing.batch_id, ing.items, args.timeout) - resumed
+    log(f"scaling: {size} items ingested in {ing.seconds:.2f} s, settled {settle_s:.1f} s later")
+    return {"items": size, "seconds": round(ing.seconds, 3), "settle_seconds": round(settle_s, 2)}
+
+
+def ingest_floor(sqs: Any, queue_url: str, database_url: str, run_id: str, items: int, meter: procs.CpuMeter) -> dict:
+    """COPY + sequential sends of `items` messages; the messages stay in the scratch queue."""
+    copy_s = floors.copy_seconds(database_url, f"{run_id}-{int(time.time() * 1000) % 100_000}", items)
+    meter.start()
+    send_s = floors.send_seconds(sqs, queue_url, items)
+    cpu = meter.stop()
+    if floors.queue_depth(sqs, queue_url) != items:
+        raise RuntimeError("scratch queue does not hold the messages just sent")
+    return {"copy_seconds": round(copy_s, 3), "send_seconds": round(send_s, 3), "send_cpu_seconds": cpu}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -75,86 +100,108 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     db = connect(stack.database_url)
     sqs = client("sqs")
     mapping = stackctl.settle_mapping_settings()
+    ms_pid = ministack_pid()
+    meter = procs.CpuMeter(ms_pid, postmaster_pid())
     load_start = os.getloadavg()
-    log(f"run {run_id} on {endpoint()} ({os.cpu_count()} cpus, load {load_start[0]:.2f})")
+    log(
+        f"run {run_id} on {endpoint()} ({os.cpu_count()} cpus, load {load_start[0]:.2f}, mode "
+        f"{'concurrent' if args.concurrent else 'isolated'})"
+    )
 
     depth = floors.queue_depth(sqs, stack.queue_url)
     if depth:
         log(f"payouts queue holds {depth} messages from earlier work; waiting for it to drain")
         floors.wait_empty(sqs, stack.queue_url, args.timeout)
-
-    ms_pid = ministack_pid()
     procs.reset_peaks([ms_pid] + [w.pid for w in procs.lambda_workers(ms_pid)])
 
     log(f"warm-up: {WARMUP_ITEMS} items (starts the API and settle workers)")
     warm = measure.post_batch(stack, batch_body(run_id, "warm", WARMUP_ITEMS))
     measure.wait_terminal(db, warm.batch_id, warm.items, args.timeout)
 
-    scaling: list[dict[str, Any]] = []
-    for size in [int(s) for s in args.scaling.split(",") if s.strip()]:
-        ing, settle_s, _ = ingest_and_settle(
-            stack, db, batch_body(run_id, f"s{size}", size), args.concurrent, args.timeout
-        )
-        log(f"scaling: {size} items ingested in {ing.seconds:.2f} s, settled {settle_s:.1f} s later")
-        scaling.append({"items": size, "seconds": round(ing.seconds, 3), "settle_seconds": round(settle_s, 2)})
+    scaling = [scaling_point(stack, db, run_id, int(s), args) for s in args.scaling.split(",") if s.strip()]
 
-    log(f"ingest + settle: {args.items} items")
-    ing, settle_s, at_201 = ingest_and_settle(
-        stack, db, batch_body(run_id, "main", args.items), args.concurrent, args.timeout
-    )
-    log(f"ingest {ing.seconds:.2f} s; settle {settle_s:.2f} s after the 201 ({at_201} already terminal at the 201)")
-    scaling.append({"items": args.items, "seconds": round(ing.seconds, 3), "settle_seconds": round(settle_s, 2)})
-    scaling.sort(key=lambda p: p["items"])
-    for point in scaling:
-        point["seconds_per_1000"] = round(per_thousand(point["seconds"], point["items"]), 3)
-
-    log(f"read: {args.read_passes} walk(s) of every page, limit={args.page_size}")
-    latencies, seen = measure.read_pages(stack, ing.batch_id, args.page_size, args.read_passes)
-    if seen != args.items:
-        raise RuntimeError(f"page walk saw {seen} payouts, expected {args.items}")
-
-    log("floors: scratch queue, no-op consumer, COPY, sends, drain")
+    n = args.items
     with floors.scratch_queue(sqs, f"pix-bench-{run_id}", stack.queue_url) as q:
         with floors.noop_consumer(
             f"pix-bench-noop-{run_id}", q.arn, mapping["batch_size"], mapping["max_concurrency"]
         ) as noop:
-            floors.set_mapping(noop.uuid, True)  # warm the no-op workers like the settle ones were
+            floors.set_mapping(noop.uuid, True)  # warm the no-op workers as the settle ones were
             floors.send_seconds(sqs, q.url, WARMUP_ITEMS)
             floors.wait_empty(sqs, q.url, args.timeout)
             floors.set_mapping(noop.uuid, False)
 
-            copy_s = floors.copy_seconds(stack.database_url, run_id, args.items)
-            send_s = floors.send_seconds(sqs, q.url, args.items)
-            if floors.queue_depth(sqs, q.url) != args.items:
-                raise RuntimeError("scratch queue does not hold the messages just sent")
-            t0 = time.perf_counter()
-            floors.set_mapping(noop.uuid, True)
-            drain_s = floors.wait_empty(sqs, q.url, args.timeout) - t0
-    log(f"floors: copy {copy_s:.3f} s, send {send_s:.2f} s, no-op drain {drain_s:.2f} s")
+            log(f"ingest floor before, ingest of {n} items, ingest floor after (settle mapping paused)")
+            floor_runs = [ingest_floor(sqs, q.url, stack.database_url, run_id, n, meter)]
+            sqs.purge_queue(QueueUrl=q.url)
+            paused = nullcontext(lambda: None) if args.concurrent else stackctl.settle_paused()
+            with paused as resume:
+                meter.start()
+                ing = measure.post_batch(stack, batch_body(run_id, "main", n))
+                ingest_cpu = meter.stop()
+                if not args.concurrent:  # adjacent to the POST while settle is still paused
+                    floor_runs.append(ingest_floor(sqs, q.url, stack.database_url, run_id, n, meter))
+                at_resume, _ = measure.terminal(db, ing.batch_id)
+                resumed = ing.answered_at if args.concurrent else time.time()
+                meter.start()
+                resume()
+            last = measure.wait_terminal(db, ing.batch_id, n, args.timeout)
+            settle_cpu = meter.stop()
+            settle_s = max(0.0, last - resumed)
+            log(f"ingest {ing.seconds:.2f} s; settle {settle_s:.2f} s ({at_resume} terminal when timing started)")
+            if args.concurrent:  # a floor next to settling work would measure contention; refill after it
+                floor_runs.append(ingest_floor(sqs, q.url, stack.database_url, run_id, n, meter))
 
-    workers = procs.lambda_workers(ms_pid)
-    ingest_floor = copy_s + send_s
+            log(f"settle floor: no-op drain of {n} messages")
+            meter.start()
+            drain_s = floors.drain_seconds(sqs, q.url, noop.uuid, noop.function_name, args.timeout)
+            drain_cpu = meter.stop()
+            workers = procs.lambda_workers(ms_pid)  # before the no-op function goes away
+
+    accepted = measure.accepted_at(
+        client("logs"), f"/aws/lambda/{stackctl.physical_id('APIHandler')}", ing.batch_id, ing.sent_at
+    )
+    phases = measure.ingest_phases(db, ing, accepted)
+
+    log(f"read: {args.read_passes} walk(s) of every page, limit={args.page_size}")
+    latencies, seen = measure.read_pages(stack, ing.batch_id, args.page_size, args.read_passes)
+    if seen != n:
+        raise RuntimeError(f"page walk saw {seen} payouts, expected {n}")
+
+    copy_s = sum(f["copy_seconds"] for f in floor_runs) / len(floor_runs)
+    send_s = sum(f["send_seconds"] for f in floor_runs) / len(floor_runs)
+    ingest_floor_s = copy_s + send_s
+    log(f"floors: copy {copy_s:.3f} s + send {send_s:.2f} s (mean of {len(floor_runs)}), no-op drain {drain_s:.2f} s")
+
+    scaling.append({"items": n, "seconds": round(ing.seconds, 3), "settle_seconds": round(settle_s, 2)})
+    scaling.sort(key=lambda p: p["items"])
+    for point in scaling:
+        point["seconds_per_1000"] = round(per_thousand(point["seconds"], point["items"]), 3)
+
     load_end = os.getloadavg()
     return {
         "ingest": {
             "items": ing.items,
             "seconds": round(ing.seconds, 3),
-            "floor_seconds": round(ingest_floor, 3),
-            "ratio": round(ratio(ing.seconds, ingest_floor), 2),
+            "floor_seconds": round(ingest_floor_s, 3),
+            "ratio": round(ratio(ing.seconds, ingest_floor_s), 2),
+            "phases_seconds": phases,
+            "cpu_seconds": ingest_cpu,
             "floor": {
                 "copy_seconds": round(copy_s, 3),
                 "send_seconds": round(send_s, 3),
-                "send_calls": -(-args.items // 10),
+                "send_calls": -(-n // floors.SQS_BATCH),
+                "runs": floor_runs,
             },
         },
         "settle": {
-            "payouts": ing.items,
+            "payouts": n,
             "seconds": round(settle_s, 3),
             "floor_seconds": round(drain_s, 3),
             "ratio": round(ratio(settle_s, drain_s), 2),
-            "terminal_at_201": at_201,
-            "per_payout_ms": round(settle_s * 1000 / ing.items, 2),
-            "floor": {"messages": args.items, **mapping},
+            "terminal_when_timing_started": at_resume,
+            "per_payout_ms": round(settle_s * 1000 / n, 2),
+            "cpu_ms_per_payout": per_item_ms(settle_cpu, n),
+            "floor": {"messages": n, **mapping, "cpu_ms_per_message": per_item_ms(drain_cpu, n)},
         },
         "read": {
             "page_size": args.page_size,

@@ -126,3 +126,13 @@ def test_validate_names_what_is_missing() -> None:
 
 def test_file_stamp_is_utc_and_sortable() -> None:
     assert results.file_stamp(datetime(2026, 1, 5, 14, 2, 33, tzinfo=UTC)) == "20260105T140233Z"
+
+
+def test_table_puts_the_breakdowns_under_their_own_section() -> None:
+    result = sample_result()
+    result["ingest"]["phases_seconds"] = {"write_transaction": 0.6, "enqueue": 1.8}  # type: ignore[index]
+    result["settle"]["cpu_ms_per_payout"] = {"settle": 4.3, "ministack": 2.2}  # type: ignore[index]
+    lines = results.table(result).splitlines()
+    assert lines[0].startswith("ingest") and "write transaction 0.60 s, enqueue 1.80 s" in lines[1]
+    assert lines[2].startswith("settle") and "settle 4.30, ministack 2.20" in lines[3]
+    assert lines[4].startswith("read")
