@@ -5,7 +5,8 @@ VENV := .venv
 EMU := .venv-emu
 PY := $(VENV)/bin/python
 
-.PHONY: install run up down status test test-unit test-integration test-e2e lint clean deploy deploy-localstack dlq-redrive sweep
+.PHONY: install run up down status test test-unit test-integration test-e2e lint clean deploy deploy-localstack \
+	dlq-redrive sweep bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,12 @@ test-integration: $(VENV)/.installed
 
 test-e2e: install
 	$(PY) -m pytest tests/e2e
+
+# Starts the embedded stack if `infra/stack.py status` is not healthy, measures ingest/settle/read/
+# memory/scaling against their floors (bench/run.py), writes bench/results/latest.json and a dated
+# copy, and stops again only what it started. BENCH_ARGS passes options, e.g. BENCH_ARGS=--concurrent.
+bench: install          ## benchmark on the embedded stack; prints a table, exit 0 even when a target is missed
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

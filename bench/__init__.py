@@ -1,0 +1,1 @@
+"""Benchmark harness for pix-payouts on the embedded stack (`make bench`)."""
