@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from .adapters.locks import PayoutLocks
 from .adapters.postgres import Database, PayoutRepository
 from .adapters.sandbox_pix import SandboxPixProvider
 from .adapters.secrets import database_url_from_secret
@@ -107,5 +108,6 @@ def new_e2e_id() -> str:
     return new_end_to_end_id(settings().payer_ispb, datetime.now(UTC))
 
 
-def dynamodb_client() -> Any:
-    return once("dynamodb", lambda: boto3.client("dynamodb", config=_boto_config()))
+def locks() -> PayoutLocks:
+    s = settings()
+    return once("locks", lambda: PayoutLocks(boto3.client("dynamodb", config=_boto_config()), s.idempotency_table))

@@ -1,50 +1,23 @@
-"""The settle function's record handling: Powertools batch processing around the per-payout lock."""
+"""The settle and dead-letter functions: per-payout locks, settlement, and which messages come back."""
 
 from __future__ import annotations
 
 import json
+import uuid
+from collections import defaultdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from . import wiring
 from .observability import logger
 from .services.recovery import StillInFlight, handle_dead_letter
-from .services.settlement import RetryLater, backoff_seconds, settle_payout
+from .services.settlement import RetryLater, Settled, backoff_seconds, settle_payouts
 
 
 class MalformedMessage(Exception):
     """A message that names no payout; it fails until it reaches the DLQ, where an operator sees it."""
-
-
-def _locked_settle() -> tuple[Any, IdempotencyConfig]:
-    """settle_payout under the DynamoDB lock, built once per container (the table comes from settings)."""
-    return wiring.once("locked_settle", _build_locked_settle)  # type: ignore[no-any-return]
-
-
-def _build_locked_settle() -> tuple[Any, IdempotencyConfig]:
-    s = wiring.settings()
-    config = IdempotencyConfig(
-        event_key_jmespath="payout_id",
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=s.idempotency_ttl_seconds,
-    )
-    persistence = DynamoDBPersistenceLayer(table_name=s.idempotency_table, boto3_client=wiring.dynamodb_client())
-
-    # Powertools writes the lock with a conditional put (absent, expired, or an in-progress
-    # record whose lease ran out), deletes it if we raise, and keeps the result if we return.
-    @idempotent_function(data_keyword_argument="message", persistence_store=persistence, config=config)
-    def settle(message: dict[str, str]) -> dict[str, object]:
-        return settle_payout(wiring.repository(), wiring.provider(), message["payout_id"]).to_json()
-
-    return settle, config
 
 
 def _payout_id(record: SQSRecord) -> str:
@@ -68,21 +41,78 @@ def _delay(record: SQSRecord, seconds: int, dead_letter: bool = False) -> None:
         logger.warning("could not change message visibility", extra={"message_id": record.message_id})
 
 
-def _handle_record(record: SQSRecord) -> dict[str, object]:
-    payout_id = _payout_id(record)
-    settle, _ = _locked_settle()
+def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Settle a batch of payout messages; only the messages to redeliver are returned as failures.
+
+    The batch is handled as a whole (one lock call, one claim and one completion statement for
+    all its payouts), so Powertools' per-record BatchProcessor does not fit here.
+    """
     s = wiring.settings()
+    failures: list[str] = []
+    messages: dict[str, list[SQSRecord]] = defaultdict(list)
+    for record in (SQSRecord(r) for r in event.get("Records", [])):
+        try:
+            messages[_payout_id(record)].append(record)
+        except MalformedMessage:
+            logger.error("message names no payout", extra={"message_id": record.message_id})
+            failures.append(record.message_id)
+
+    def send_back(payout_id: str, seconds: int) -> None:
+        for record in messages[payout_id]:
+            _delay(record, seconds)
+            failures.append(record.message_id)
+
+    owner = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
+    # The lease ends when this invocation must have ended: a dead worker's payouts free up then.
+    lease = context.get_remaining_time_in_millis() / 1000 + 1 if context is not None else s.settle_lease_seconds
     try:
-        result: dict[str, object] = settle(message={"payout_id": payout_id})
-        return result
-    except RetryLater as exc:
-        _delay(record, backoff_seconds(exc.attempt, s.retry_base_seconds, s.retry_max_seconds))
-        raise
-    except IdempotencyAlreadyInProgressError:
-        # Another worker holds this payout right now; look again soon rather than after the full timeout.
-        logger.info("payout locked by another worker", extra={"payout_id": payout_id})
-        _delay(record, s.in_progress_retry_seconds)
-        raise
+        acquired, held = wiring.locks().acquire(list(messages), owner, lease)
+    except Exception:  # noqa: BLE001 - fail closed: no provider call without the lock
+        logger.exception("lock table unavailable; nothing settled")
+        return {"batchItemFailures": [{"itemIdentifier": r.message_id} for rs in messages.values() for r in rs]}
+    # A lock is left to expire after success, so a duplicate delivery can find it held: if the
+    # payout is final there is nothing to wait for.
+    final = _final(held)
+    for payout_id in held:
+        if payout_id not in final:
+            logger.info("payout locked by another worker", extra={"payout_id": payout_id})
+            send_back(payout_id, s.in_progress_retry_seconds)
+
+    try:
+        outcomes = settle_payouts(wiring.repository(), wiring.provider(), acquired) if acquired else {}
+    except Exception as exc:  # noqa: BLE001 - e.g. the database is down: every message comes back
+        logger.warning("settlement failed before any payment", extra={"error": str(exc)})
+        outcomes = dict.fromkeys(acquired, exc)
+    settled: dict[str, list[str]] = defaultdict(list)
+    for payout_id in acquired:
+        outcome = outcomes[payout_id]
+        if isinstance(outcome, Settled):
+            settled[outcome.outcome].append(payout_id)
+            continue
+        _release(payout_id, owner)
+        if isinstance(outcome, RetryLater):
+            send_back(payout_id, backoff_seconds(outcome.attempt, s.retry_base_seconds, s.retry_max_seconds))
+        else:
+            logger.error("payout not settled", extra={"payout_id": payout_id, "error": repr(outcome)})
+            send_back(payout_id, s.in_progress_retry_seconds)
+    logger.info("batch settled", extra={**settled, "held": held, "failed_messages": len(failures)})
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
+
+
+def _final(payout_ids: list[str]) -> set[str]:
+    if not payout_ids:
+        return set()
+    try:
+        return wiring.repository().final_ids(payout_ids)
+    except Exception:  # noqa: BLE001 - then they wait like any locked payout
+        return set()
+
+
+def _release(payout_id: str, owner: str) -> None:
+    try:
+        wiring.locks().release(payout_id, owner)
+    except Exception:  # noqa: BLE001 - the lease runs out by itself
+        logger.warning("could not release payout lock", extra={"payout_id": payout_id})
 
 
 def _handle_dead_letter(record: SQSRecord) -> str:
@@ -100,13 +130,6 @@ def _process(event: dict[str, Any], context: Any, record_handler: Any) -> dict[s
     # batchItemFailures, even when all fail, so the visibility delays set above stand.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
-
-
-def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    _, config = _locked_settle()
-    if context is not None:
-        config.register_lambda_context(context)
-    return _process(event, context, _handle_record)
 
 
 def handle_dead_letter_event(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -70,6 +70,22 @@ class Database:
                 self._conn = None
 
     @contextmanager
+    def statement(self) -> Iterator[psycopg2.extensions.cursor]:
+        """A cursor for one statement that commits by itself: one round trip where a transaction takes two."""
+        try:
+            conn = self._connection()
+            conn.autocommit = True
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False
+        except _CONNECTION_ERRORS as exc:
+            self.close()
+            raise Unavailable("the database is unavailable") from exc
+
+    @contextmanager
     def transaction(self) -> Iterator[psycopg2.extensions.cursor]:
         """A cursor inside one transaction: committed on success, rolled back on any error."""
         try:
@@ -257,6 +273,55 @@ class PayoutRepository:
             payout = _payout(cur.fetchone())
             self._event(cur, payout_id, "attempt_started", previous.value, "Processing", payout.attempts)
             return payout, previous
+
+    def final_ids(self, payout_ids: Sequence[str]) -> set[str]:
+        """Which of these payouts are Completed or Failed already."""
+        with self.db.statement() as cur:
+            cur.execute(
+                "SELECT payout_id::text FROM payouts WHERE payout_id = ANY(%s::uuid[])"
+                " AND status IN ('Completed', 'Failed')",
+                (list(payout_ids),),
+            )
+            return {r[0] for r in cur.fetchall()}
+
+    def start_attempts(self, payout_ids: Sequence[str]) -> dict[str, tuple[Payout, PayoutStatus]]:
+        """Move every open payout of the list to Processing, count the attempt, log it: one statement.
+
+        Payouts missing from the result are terminal (or unknown): nothing to do for them.
+        """
+        with self.db.statement() as cur:
+            cur.execute(
+                "WITH prev AS ("
+                " SELECT payout_id, status FROM payouts WHERE payout_id = ANY(%s::uuid[])"
+                " AND status IN ('Pending', 'Processing') ORDER BY payout_id FOR UPDATE),"
+                " upd AS (UPDATE payouts p SET status = 'Processing', attempts = p.attempts + 1, updated_at = now()"
+                f" FROM prev WHERE p.payout_id = prev.payout_id RETURNING {_PAYOUT_COLUMNS}, prev.status AS previous),"
+                " ev AS (INSERT INTO payout_events (payout_id, event, from_status, to_status, attempt)"
+                " SELECT payout_id::uuid, 'attempt_started', previous, 'Processing', attempts FROM upd)"
+                " SELECT * FROM upd",
+                (list(payout_ids),),
+            )
+            return {row[0]: (_payout(row[:14]), PayoutStatus(row[14])) for row in cur.fetchall()}
+
+    def complete_many(self, done: Sequence[tuple[str, int, str]]) -> set[str]:
+        """Processing -> Completed for (payout_id, attempt, event) rows, events included: one statement.
+
+        Returns the ids that moved; any other had left Processing already.
+        """
+        if not done:
+            return set()
+        ids, attempts, events = (list(col) for col in zip(*done, strict=True))
+        with self.db.statement() as cur:
+            cur.execute(
+                "WITH d AS (SELECT * FROM unnest(%s::uuid[], %s::int[], %s::text[]) AS d(payout_id, attempt, event)),"
+                " upd AS (UPDATE payouts p SET status = 'Completed', updated_at = now() FROM d"
+                " WHERE p.payout_id = d.payout_id AND p.status = 'Processing'"
+                " RETURNING p.payout_id, d.attempt, d.event)"
+                " INSERT INTO payout_events (payout_id, event, from_status, to_status, attempt)"
+                " SELECT payout_id, event, 'Processing', 'Completed', attempt FROM upd RETURNING payout_id::text",
+                (ids, attempts, events),
+            )
+            return {r[0] for r in cur.fetchall()}
 
     def finish(
         self,

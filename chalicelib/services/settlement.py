@@ -1,8 +1,9 @@
-"""Settles one payout: claim the attempt, ask before re-sending, pay, record the outcome."""
+"""Settles payouts: claim the attempts, ask before re-sending, pay, record the outcomes."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..adapters.postgres import PayoutRepository
@@ -24,56 +25,63 @@ class RetryLater(Exception):
 @dataclass(frozen=True, slots=True)
 class Settled:
     payout_id: str
-    status: str
-    outcome: str  # completed, failed, recovered, already_final, unknown_payout
+    outcome: str  # completed, recovered, failed, already_final
     attempt: int = 0
 
-    def to_json(self) -> dict[str, object]:
-        return {"payout_id": self.payout_id, "status": self.status, "outcome": self.outcome, "attempt": self.attempt}
+
+Outcome = Settled | BaseException
 
 
-def settle_payout(repo: PayoutRepository, provider: PixProvider, payout_id: str) -> Settled:
-    """Run under the per-payout lock; raises RetryLater when the message must be redelivered."""
-    log = {"payout_id": payout_id}
-    started = repo.start_attempt(payout_id)
-    if started is None:
-        payout = repo.get_payout(payout_id)
-        if payout is None:
-            logger.error("message for an unknown payout", extra=log)
-            return Settled(payout_id, "Unknown", "unknown_payout")
-        logger.info("payout already final", extra={**log, "status": payout.status.value})
-        return Settled(payout_id, payout.status.value, "already_final")
+def settle_payouts(repo: PayoutRepository, provider: PixProvider, payout_ids: Sequence[str]) -> dict[str, Outcome]:
+    """Settle payouts whose locks the caller holds. Each id maps to Settled, or to the exception that
+    sends its message back (RetryLater, or any error); an error before the first payment fails them all."""
+    started = repo.start_attempts(payout_ids)
+    outcomes: dict[str, Outcome] = {p: Settled(p, "already_final") for p in payout_ids if p not in started}
+    paid: list[tuple[str, int, str]] = []
+    for payout_id, (payout, _previous) in started.items():
+        attempt = payout.attempts
+        try:
+            # An earlier attempt may have paid and died before recording it: never send twice.
+            if attempt > 1 and provider.find(payout.end_to_end_id) is not None:
+                paid.append((payout_id, attempt, "recovered"))
+                continue
+            provider.send(
+                Transfer(payout.end_to_end_id, payout_id, payout.amount_cents, payout.pix_key_type, payout.pix_key)
+            )
+            paid.append((payout_id, attempt, "completed"))
+        except ProviderRejected as exc:
+            repo.finish(payout_id, PayoutStatus.FAILED, attempt, exc.provider_code or "REJECTED", str(exc))
+            logger.info(
+                "payout rejected", extra={"payout_id": payout_id, "attempt": attempt, "code": exc.provider_code}
+            )
+            outcomes[payout_id] = Settled(payout_id, "failed", attempt)
+        except (ProviderTransientError, ProviderOutcomeUnknown) as exc:
+            event = "outcome_unknown" if isinstance(exc, ProviderOutcomeUnknown) else "attempt_failed"
+            outcomes[payout_id] = RetryLater(payout_id, attempt, event)
+            try:
+                repo.record_event(payout_id, event, attempt, exc.provider_code, str(exc))
+            finally:
+                logger.warning(
+                    "settlement attempt failed",
+                    extra={"payout_id": payout_id, "attempt": attempt, "event": event, "code": exc.provider_code},
+                )
+        except Exception as exc:  # noqa: BLE001 - this payout's message comes back; the others go on
+            outcomes[payout_id] = exc
+    # Recorded together at the end: a crash before this leaves them Processing, and their
+    # next attempt finds the transfers at the provider instead of paying again.
+    moved = repo.complete_many(paid)
+    for payout_id, attempt, outcome in paid:
+        outcomes[payout_id] = Settled(payout_id, outcome if payout_id in moved else "already_final", attempt)
+    _count(outcomes)
+    return outcomes
 
-    payout, previous = started
-    attempt = payout.attempts
-    log.update(end_to_end_id=payout.end_to_end_id, attempt=attempt)
-    # An earlier attempt may have paid and died before recording it: never send twice.
-    if attempt > 1 and provider.find(payout.end_to_end_id) is not None:
-        repo.finish(payout_id, PayoutStatus.COMPLETED, attempt, event="recovered")
-        count("PayoutsRecovered")
-        logger.info("transfer found at the provider, recorded without re-sending", extra=log)
-        return Settled(payout_id, PayoutStatus.COMPLETED.value, "recovered", attempt)
 
-    transfer = Transfer(payout.end_to_end_id, payout_id, payout.amount_cents, payout.pix_key_type, payout.pix_key)
-    try:
-        provider.send(transfer)
-    except ProviderRejected as exc:
-        repo.finish(payout_id, PayoutStatus.FAILED, attempt, exc.provider_code or "REJECTED", str(exc))
-        count("PayoutsFailed")
-        logger.info("payout rejected", extra={**log, "code": exc.provider_code})
-        return Settled(payout_id, PayoutStatus.FAILED.value, "failed", attempt)
-    except (ProviderTransientError, ProviderOutcomeUnknown) as exc:
-        event = "outcome_unknown" if isinstance(exc, ProviderOutcomeUnknown) else "attempt_failed"
-        repo.record_event(payout_id, event, attempt, exc.provider_code, str(exc))
-        count("SettlementRetries")
-        logger.warning("settlement attempt failed", extra={**log, "event": event, "code": exc.provider_code})
-        raise RetryLater(payout_id, attempt, event) from exc
-
-    if not repo.finish(payout_id, PayoutStatus.COMPLETED, attempt):
-        logger.warning("payout left Processing while it was being paid", extra=log)
-    count("PayoutsCompleted")
-    logger.info("payout completed", extra={**log, "from_status": previous.value})
-    return Settled(payout_id, PayoutStatus.COMPLETED.value, "completed", attempt)
+def _count(outcomes: dict[str, Outcome]) -> None:
+    kinds = [o.outcome if isinstance(o, Settled) else "retry" for o in outcomes.values()]
+    count("PayoutsCompleted", kinds.count("completed") + kinds.count("recovered"))
+    count("PayoutsRecovered", kinds.count("recovered"))
+    count("PayoutsFailed", kinds.count("failed"))
+    count("SettlementRetries", kinds.count("retry"))
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> int:
