@@ -30,10 +30,15 @@ class Stack:
     database_url: str
     queue_url: str
     endpoint: str
+    api_key: str = ""
 
     @classmethod
     def from_files(cls) -> Stack:
-        return cls(_read("api_url"), _read("database_url"), _read("queue_url"), endpoint())
+        return cls(_read("api_url"), _read("database_url"), _read("queue_url"), endpoint(), _read("api_key"))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-api-key": self.api_key}
 
     def url(self, path: str) -> str:
         return self.api_url.rstrip("/") + path

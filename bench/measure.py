@@ -31,7 +31,7 @@ class Ingest:
 def post_batch(stack: Stack, body: dict[str, Any], timeout: float = 120) -> Ingest:
     """POST /batches through the API Gateway emulator; the clock covers send + 201 read (body pre-encoded)."""
     data = json.dumps(body, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **stack.headers}
     sent_at = time.time()
     started = time.perf_counter()
     resp = requests.post(stack.url("/batches"), data=data, headers=headers, timeout=timeout)
@@ -84,6 +84,7 @@ def read_pages(stack: Stack, batch_id: str, page_size: int, passes: int = 1) -> 
     latencies: list[float] = []
     seen = 0
     with requests.Session() as http:
+        http.headers.update(stack.headers)
         for _ in range(passes):
             cursor: str | None = None
             seen = 0
