@@ -13,7 +13,7 @@ from .adapters.postgres import Database, PayoutRepository
 from .adapters.sandbox_pix import SandboxPixProvider
 from .adapters.secrets import database_url_from_secret
 from .adapters.sqs_queue import DeadLetters, PayoutQueue
-from .domain.end_to_end import new_end_to_end_id
+from .domain.end_to_end import end_to_end_id_factory
 from .domain.provider import PixProvider
 from .settings import Settings, get_settings
 
@@ -105,7 +105,8 @@ def provider() -> PixProvider:
 
 
 def new_e2e_id() -> str:
-    return new_end_to_end_id(settings().payer_ispb, datetime.now(UTC))
+    make = once("e2e_ids", lambda: end_to_end_id_factory(settings().payer_ispb, lambda: datetime.now(UTC)))
+    return make()  # type: ignore[no-any-return]
 
 
 def locks() -> PayoutLocks:

@@ -50,5 +50,31 @@ def is_end_to_end_id(value: str) -> bool:
     return True
 
 
+# Random bytes below 248 (= 4 x 62) map uniformly onto the 62 alphanumerics; the rest are dropped.
+# bytes.translate does the mapping and the rejection in C: unbiased and cheap for 10,000 ids.
+_ACCEPT = 4 * len(_ALPHANUMERICS)
+_TO_ALPHANUMERIC = bytes(_ALPHANUMERICS.encode()[b % len(_ALPHANUMERICS)] if b < _ACCEPT else 0 for b in range(256))
+_REJECTED = bytes(range(_ACCEPT, 256))
+
+
 def _random_alphanumerics(length: int) -> str:
-    return "".join(secrets.choice(_ALPHANUMERICS) for _ in range(length))
+    out = b""
+    while len(out) < length:
+        out += secrets.token_bytes(length + 5).translate(_TO_ALPHANUMERIC, _REJECTED)
+    return out[:length].decode()
+
+
+def end_to_end_id_factory(ispb: str, clock: Callable[[], datetime]) -> Callable[[], str]:
+    """new_end_to_end_id for many ids at once: the ISPB is checked and each minute's stamp built once."""
+    stamp_cache: dict[tuple[int, int, int, int, int], str] = {}
+    prefix = new_end_to_end_id(ispb, clock())[:9]  # validates the ISPB
+
+    def make() -> str:
+        utc = clock().astimezone(UTC)
+        key = (utc.year, utc.month, utc.day, utc.hour, utc.minute)
+        stamp = stamp_cache.get(key)
+        if stamp is None:
+            stamp = stamp_cache[key] = f"{key[0]:04d}{key[1]:02d}{key[2]:02d}{key[3]:02d}{key[4]:02d}"
+        return f"{prefix}{stamp}{_random_alphanumerics(RANDOM_PART_LENGTH)}"
+
+    return make

@@ -113,3 +113,28 @@ def test_any_aware_time_and_ispb_give_a_recognised_32_character_id(ispb: str, no
     assert value[1:9] == ispb
     assert value[9:21] == now.astimezone(UTC).strftime("%Y%m%d%H%M")
     assert is_end_to_end_id(value)
+
+
+def test_the_factory_makes_valid_distinct_ids_and_follows_the_clock():
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.domain.end_to_end import end_to_end_id_factory, is_end_to_end_id
+
+    now = [datetime(2026, 11, 29, 23, 59, 30, tzinfo=UTC)]
+    make = end_to_end_id_factory("12345678", lambda: now[0])
+    ids = {make() for _ in range(5000)}
+    assert len(ids) == 5000 and all(is_end_to_end_id(i) and i.startswith("E12345678202611292359") for i in ids)
+    now[0] += timedelta(minutes=1)
+    assert make().startswith("E12345678202611300000")
+    assert len({c for i in ids for c in i[21:]}) == 62  # every alphanumeric shows up in the random part
+
+
+def test_the_factory_refuses_a_bad_ispb():
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from chalicelib.domain.end_to_end import end_to_end_id_factory
+
+    with pytest.raises(ValueError, match="ispb"):
+        end_to_end_id_factory("1234", lambda: datetime.now(UTC))
