@@ -221,8 +221,7 @@ def test_across_every_scenario_above_no_payout_was_paid_twice_or_lost(stack, db)
     assert (paid_twice, completed_not_paid_once, failed_but_paid, stuck) == (0, 0, 0, 0)
 
 
-def test_a_batch_of_the_maximum_size_is_accepted_and_every_payout_enqueued(stack, db):
-    # Last in the module on purpose: its 10,000 settlements run on in the background.
+def test_a_batch_of_the_maximum_size_is_accepted_and_every_payout_paid_exactly_once(stack, db):
     body = batch(*[item(amount_cents=100 + n % 900) for n in range(10_000)])
     resp = post(stack, body)
     assert resp.status_code == 201, resp.text[:500]
@@ -234,6 +233,15 @@ def test_a_batch_of_the_maximum_size_is_accepted_and_every_payout_enqueued(stack
     assert page["summary"]["total"] == 10_000 and len(page["payouts"]) == 1000 and page["next_cursor"]
     too_big = post(stack, batch(*[item() for _ in range(10_001)]))
     assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "batch_too_large"
+    settled = wait_until_settled(stack, body["batch_id"], deadline=240)
+    assert settled["summary"]["completed"] == 10_000
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT count(*), count(DISTINCT t.payout_id) FROM sandbox_pix_transfers t"
+            " JOIN payouts p USING (payout_id) WHERE p.batch_id = %s",
+            (body["batch_id"],),
+        )
+        assert cur.fetchone() == (10_000, 10_000)
 
 
 @pytest.mark.parametrize(
