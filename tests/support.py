@@ -24,8 +24,8 @@ def server_url() -> str:
 
 
 @contextmanager
-def scratch_database(prefix: str = "pix_test") -> Iterator[str]:
-    """A new, migrated database on the test server, dropped afterwards."""
+def scratch_database(prefix: str = "pix_test", migrate: bool = True) -> Iterator[str]:
+    """A new database on the test server (migrated unless asked not to), dropped afterwards."""
     admin_url = server_url()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = psycopg2.connect(admin_url)
@@ -34,7 +34,8 @@ def scratch_database(prefix: str = "pix_test") -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f'CREATE DATABASE "{name}"')
         url = psycopg2.extensions.make_dsn(admin_url, dbname=name)
-        apply_migrations(url)
+        if migrate:
+            apply_migrations(url)
         yield url
     finally:
         with admin.cursor() as cur:
