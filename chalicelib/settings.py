@@ -30,6 +30,7 @@ class Settings:
     sweep_grace_seconds: int
     sweep_stale_seconds: int
     sweep_limit: int
+    unknown_payout_grace_seconds: int
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -63,6 +64,8 @@ class Settings:
             # Longer than the longest backoff (RETRY_MAX_SECONDS) plus a visibility timeout.
             sweep_stale_seconds=int(e.get("SWEEP_STALE_SECONDS", "900")),
             sweep_limit=int(e.get("SWEEP_LIMIT", "5000")),
+            # A message may arrive before its batch commits; past this age an unknown payout never will.
+            unknown_payout_grace_seconds=int(e.get("UNKNOWN_PAYOUT_GRACE_SECONDS", "120")),
         )
 
 

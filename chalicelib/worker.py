@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -13,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from . import wiring
 from .observability import logger
 from .services.recovery import StillInFlight, handle_dead_letter
-from .services.settlement import RetryLater, Settled, backoff_seconds, settle_payouts
+from .services.settlement import RetryLater, Settled, UnknownPayout, backoff_seconds, settle_payouts
 
 
 class MalformedMessage(Exception):
@@ -89,14 +90,24 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if isinstance(outcome, Settled):
             settled[outcome.outcome].append(payout_id)
             continue
+        if isinstance(outcome, UnknownPayout) and _age_seconds(messages[payout_id]) > s.unknown_payout_grace_seconds:
+            logger.error("message for a payout that does not exist", extra={"payout_id": payout_id})
+            continue  # its batch's transaction rolled back: nothing to pay
         _release(payout_id, owner)
         if isinstance(outcome, RetryLater):
             send_back(payout_id, backoff_seconds(outcome.attempt, s.retry_base_seconds, s.retry_max_seconds))
+        elif isinstance(outcome, UnknownPayout):
+            send_back(payout_id, s.in_progress_retry_seconds)  # its batch is still committing
         else:
             logger.error("payout not settled", extra={"payout_id": payout_id, "error": repr(outcome)})
             send_back(payout_id, s.in_progress_retry_seconds)
     logger.info("batch settled", extra={**settled, "held": held, "failed_messages": len(failures)})
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
+
+
+def _age_seconds(records: list[SQSRecord]) -> float:
+    sent = min(int(r.attributes.sent_timestamp) for r in records)
+    return time.time() - sent / 1000
 
 
 def _final(payout_ids: list[str]) -> set[str]:

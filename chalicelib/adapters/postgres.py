@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -50,15 +49,19 @@ def _payout(row: Sequence[Any]) -> Payout:
 class Database:
     """Holds one connection, opened on first use and re-opened after it breaks."""
 
-    def __init__(self, url: str, connect_timeout: int = 5) -> None:
+    def __init__(self, url: str, connect_timeout: int = 5, options: str = "") -> None:
         self._url = url
         self._connect_timeout = connect_timeout
+        self._options = options
         self._conn: psycopg2.extensions.connection | None = None
 
     def _connection(self) -> psycopg2.extensions.connection:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg2.connect(
-                self._url, connect_timeout=self._connect_timeout, application_name="pix-payouts"
+                self._url,
+                connect_timeout=self._connect_timeout,
+                application_name="pix-payouts",
+                **({"options": self._options} if self._options else {}),
             )
         return self._conn
 
@@ -143,15 +146,13 @@ class BatchWriter:
         }
 
     def insert_payouts(
-        self, batch_id: str, items: Sequence[PayoutItem], new_e2e_id: Callable[[], str]
-    ) -> dict[int, str]:
-        """COPY the new payouts in one round trip; returns item index -> payout_id."""
-        ids: dict[int, str] = {}
+        self, batch_id: str, items: Sequence[PayoutItem], ids: dict[int, str], new_e2e_id: Callable[[], str]
+    ) -> None:
+        """COPY the new payouts (ids: item index -> payout_id) in one round trip."""
         buf = io.StringIO()
         out = csv.writer(buf)
         for item in items:
-            payout_id = str(uuid.uuid4())
-            ids[item.index] = payout_id
+            payout_id = ids[item.index]
             out.writerow(
                 (
                     payout_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -56,6 +56,14 @@ class PayoutQueue:
             with ThreadPoolExecutor(max_workers=min(self._workers, len(chunks))) as pool:
                 results = list(pool.map(send, chunks))
         return [pid for unsent in results for pid in unsent]
+
+    def enqueue_in_background(self, payout_ids: Sequence[str]) -> Future[list[str]]:
+        """enqueue() on a thread of its own; the future gives the ids that could not be sent."""
+        runner = ThreadPoolExecutor(max_workers=1)
+        try:
+            return runner.submit(self.enqueue, payout_ids)
+        finally:
+            runner.shutdown(wait=False)
 
     def delay(self, receipt_handle: str, seconds: int) -> None:
         """Make a received message visible again after `seconds` (retry backoff)."""

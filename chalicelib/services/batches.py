@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,17 +51,18 @@ def submit_batch(
     repo: PayoutRepository, queue: PayoutQueue, request: BatchRequest, new_e2e_id: Callable[[], str]
 ) -> Submission:
     digest = batch_hash(request)
+    sending: list[Future[list[str]]] = []
     for round_ in range(_RACE_RETRIES):
         try:
-            submission, to_enqueue = _write_batch(repo, request, digest, new_e2e_id)
+            submission = _write_batch(repo, queue, request, digest, new_e2e_id, sending)
             break
         except Exception as exc:
             if not is_external_id_race(exc) or round_ == _RACE_RETRIES - 1:
                 raise
             logger.info("external_id race, re-planning", extra={"batch_id": request.batch_id})
-    if not to_enqueue:
+    if not sending:
         return submission
-    unsent = queue.enqueue(to_enqueue)
+    unsent = sending[-1].result()
     if unsent:
         # The batch is committed; the sweeper enqueues what is left. Never fail the request here.
         logger.error("payouts not enqueued", extra={"batch_id": request.batch_id, "unsent": len(unsent)})
@@ -76,8 +79,13 @@ def submit_batch(
 
 
 def _write_batch(
-    repo: PayoutRepository, request: BatchRequest, digest: str, new_e2e_id: Callable[[], str]
-) -> tuple[Submission, list[str]]:
+    repo: PayoutRepository,
+    queue: PayoutQueue,
+    request: BatchRequest,
+    digest: str,
+    new_e2e_id: Callable[[], str],
+    sending: list[Future[list[str]]],
+) -> Submission:
     with repo.batch_writer() as tx:
         stored_hash = tx.insert_batch(request.batch_id, digest, len(request.items))
         if stored_hash is not None:
@@ -90,12 +98,16 @@ def _write_batch(
                 for i, pid, dup, origin, fp in stored
                 if dup
             ]
-            return Submission(False, request.batch_id, [row[1] for row in stored], duplicates), []
+            return Submission(False, request.batch_id, [row[1] for row in stored], duplicates)
 
         plan = plan_new_batch(request, tx.existing_payouts([item.external_id for item in request.items]))
         if plan.conflicts:
             raise Conflict("some external_ids were already accepted with different content", truncate(plan.conflicts))
-        new_ids = tx.insert_payouts(request.batch_id, plan.new_items, new_e2e_id)
+        new_ids = {item.index: str(uuid.uuid4()) for item in plan.new_items}
+        # The messages go out while the rows are written: settlement sends a message back while its
+        # payout is not committed yet, and acknowledges it as unknown if this transaction rolls back.
+        sending.append(queue.enqueue_in_background(list(new_ids.values())))
+        tx.insert_payouts(request.batch_id, plan.new_items, new_ids, new_e2e_id)
         payout_ids: list[str] = []
         rows: list[tuple[int, str, bool]] = []
         duplicates: list[dict[str, Any]] = []
@@ -124,7 +136,7 @@ def _write_batch(
             "duplicates": len(duplicates),
         },
     )
-    return Submission(True, request.batch_id, payout_ids, duplicates), list(new_ids.values())
+    return Submission(True, request.batch_id, payout_ids, duplicates)
 
 
 def encode_cursor(index: int) -> str:

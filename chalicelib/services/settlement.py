@@ -22,6 +22,15 @@ class RetryLater(Exception):
         self.attempt = attempt
 
 
+class UnknownPayout(Exception):
+    """No such payout: not committed yet (its message went out during the batch's transaction),
+    or never (that transaction rolled back). The caller decides by the message's age."""
+
+    def __init__(self, payout_id: str) -> None:
+        super().__init__(f"payout {payout_id} is not in the database")
+        self.payout_id = payout_id
+
+
 @dataclass(frozen=True, slots=True)
 class Settled:
     payout_id: str
@@ -36,7 +45,11 @@ def settle_payouts(repo: PayoutRepository, provider: PixProvider, payout_ids: Se
     """Settle payouts whose locks the caller holds. Each id maps to Settled, or to the exception that
     sends its message back (RetryLater, or any error); an error before the first payment fails them all."""
     started = repo.start_attempts(payout_ids)
-    outcomes: dict[str, Outcome] = {p: Settled(p, "already_final") for p in payout_ids if p not in started}
+    not_started = [p for p in payout_ids if p not in started]
+    final = repo.final_ids(not_started) if not_started else set()
+    outcomes: dict[str, Outcome] = {
+        p: Settled(p, "already_final") if p in final else UnknownPayout(p) for p in not_started
+    }
     paid: list[tuple[str, int, str]] = []
     for payout_id, (payout, _previous) in started.items():
         attempt = payout.attempts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,9 @@ def post(client: Any, body: Any, raw: bytes | str | None = None) -> Any:
     )
 
 
-def sqs_event(*payout_ids: str, receipt_handles: list[str] | None = None) -> dict[str, Any]:
-    """An SQS event whose records have distinct messageIds (Chalice's generator reuses one)."""
+def sqs_event(*payout_ids: str, receipt_handles: list[str] | None = None, sent_ms: int | None = None) -> dict[str, Any]:
+    """An SQS event whose records have distinct messageIds (Chalice's generator reuses one), sent now."""
+    sent = str(int(time.time() * 1000) if sent_ms is None else sent_ms)
     records = []
     for n, pid in enumerate(payout_ids):
         records.append(
@@ -59,7 +61,7 @@ def sqs_event(*payout_ids: str, receipt_handles: list[str] | None = None) -> dic
                 "body": json.dumps({"payout_id": pid}),
                 "attributes": {
                     "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "0",
+                    "SentTimestamp": sent,
                     "SenderId": "test",
                     "ApproximateFirstReceiveTimestamp": "0",
                 },

@@ -93,7 +93,7 @@ def test_the_database_down_during_post_is_a_503_with_retry_after_and_health_says
     assert client.http.get("/health").status_code == 503
 
 
-def test_a_failure_inside_the_batch_transaction_leaves_nothing_half_written(client, db):
+def test_a_failure_inside_the_batch_transaction_leaves_nothing_half_written(client, app_env, db):
     body = batch(item(), item(), batch_id="boom-" + str(time.time_ns()))
     with db.cursor() as cur:
         cur.execute(
@@ -111,6 +111,9 @@ def test_a_failure_inside_the_batch_transaction_leaves_nothing_half_written(clie
     assert one(db, "SELECT count(*) FROM batches WHERE batch_id = %s", body["batch_id"]) == (0,)
     external_ids = [it["external_id"] for it in body["items"]]
     assert one(db, "SELECT count(*) FROM payouts WHERE external_id = ANY(%s)", external_ids) == (0,)
+    # Messages went out during the transaction; they name payouts that will never exist.
+    sent = queued(app_env)
+    assert sent and one(db, "SELECT count(*) FROM payouts WHERE payout_id = ANY(%s::uuid[])", sent) == (0,)
 
 
 def test_a_broken_connection_is_reopened_on_the_next_request(client, db):

@@ -165,3 +165,15 @@ def test_settling_publishes_metrics_and_logs_no_pix_key(client, app_env, capfd):
     assert published["PayoutsFailed"] == 1
     for secret in ("52998224725", "529.982.247-25", "5511988887777", body["items"][2]["pix_key"]):
         assert secret not in out
+
+
+def test_a_message_for_a_payout_not_committed_yet_comes_back_and_an_old_one_is_dropped(client, app_env, db):
+    # Messages go out while their batch's transaction is still writing; one may arrive first.
+    missing = "0b7f3c1e-5d2a-4c8b-9e6f-1a2b3c4d5e6f"
+    fresh = sqs_event(missing)
+    result = client.lambda_.invoke("settle", fresh).payload
+    assert result["batchItemFailures"] == [{"itemIdentifier": fresh["Records"][0]["messageId"]}]
+    # Past the grace period the batch must have rolled back: nothing to pay, the message is dropped.
+    stale = sqs_event(missing, sent_ms=int((time.time() - 3600) * 1000))
+    assert client.lambda_.invoke("settle", stale).payload == {"batchItemFailures": []}
+    assert transfers(db, missing) == 0
