@@ -82,7 +82,7 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         outcomes = settle_payouts(wiring.repository(), wiring.provider(), acquired) if acquired else {}
     except Exception as exc:  # noqa: BLE001 - e.g. the database is down: every message comes back
-        logger.warning("settlement failed before any payment", extra={"error": str(exc)})
+        logger.warning("settlement failed; every message comes back", extra={"error": str(exc)})
         outcomes = dict.fromkeys(acquired, exc)
     settled: dict[str, list[str]] = defaultdict(list)
     for payout_id in acquired:

@@ -12,6 +12,7 @@ SANDBOX_PIX_RULES replaces the defaults (DEFAULT_RULES below); "none" disables t
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..domain.errors import ProviderOutcomeUnknown, ProviderRejected, ProviderTransientError
@@ -84,6 +85,24 @@ class SandboxPixProvider:
         if first_attempts and rule.action == "crash_after":
             raise SimulatedCrash("worker died after the transfer")
 
+    def send_many(self, transfers: Sequence[Transfer]) -> list[Exception | None]:
+        """The batch endpoint: transfers without a rule are paid in one statement, the rest one by one."""
+        plain = [t for t in transfers if t.amount_cents not in self._rules] if not self._latency else []
+        if plain:
+            self._execute_many(plain)
+        paid = {id(t) for t in plain}
+        results: list[Exception | None] = []
+        for transfer in transfers:
+            if id(transfer) in paid:
+                results.append(None)
+                continue
+            try:
+                self.send(transfer)
+                results.append(None)
+            except Exception as exc:  # noqa: BLE001 - reported per transfer, like a batch API does
+                results.append(exc)
+        return results
+
     def find(self, end_to_end_id: str) -> ExecutedTransfer | None:
         with self._db.statement() as cur:
             cur.execute(
@@ -103,6 +122,20 @@ class SandboxPixProvider:
                 (end_to_end_id,),
             )
             return int(cur.fetchone()[0])
+
+    def _execute_many(self, transfers: Sequence[Transfer]) -> None:
+        with self._db.statement() as cur:
+            cur.execute(
+                "INSERT INTO sandbox_pix_transfers (end_to_end_id, payout_id, amount_cents, pix_key_type, pix_key)"
+                " SELECT * FROM unnest(%s::text[], %s::uuid[], %s::bigint[], %s::text[], %s::text[])",
+                tuple(
+                    list(col)
+                    for col in zip(
+                        *((t.end_to_end_id, t.payout_id, t.amount_cents, t.pix_key_type, t.pix_key) for t in transfers),
+                        strict=True,
+                    )
+                ),
+            )
 
     def _execute(self, transfer: Transfer) -> None:
         with self._db.statement() as cur:

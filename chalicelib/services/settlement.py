@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..adapters.postgres import PayoutRepository
 from ..domain.errors import ProviderOutcomeUnknown, ProviderRejected, ProviderTransientError
 from ..domain.payout_status import PayoutStatus
-from ..domain.provider import PixProvider, Transfer
+from ..domain.provider import PixProvider, Transfer, send_all
 from ..observability import count, logger
 
 
@@ -43,7 +43,8 @@ Outcome = Settled | BaseException
 
 def settle_payouts(repo: PayoutRepository, provider: PixProvider, payout_ids: Sequence[str]) -> dict[str, Outcome]:
     """Settle payouts whose locks the caller holds. Each id maps to Settled, or to the exception that
-    sends its message back (RetryLater, or any error); an error before the first payment fails them all."""
+    sends its message back (RetryLater, UnknownPayout, or any error). An error that escapes (the
+    database down) sends every message back; payouts paid by then are found at the provider next time."""
     started = repo.start_attempts(payout_ids)
     not_started = [p for p in payout_ids if p not in started]
     final = repo.final_ids(not_started) if not_started else set()
@@ -51,6 +52,7 @@ def settle_payouts(repo: PayoutRepository, provider: PixProvider, payout_ids: Se
         p: Settled(p, "already_final") if p in final else UnknownPayout(p) for p in not_started
     }
     paid: list[tuple[str, int, str]] = []
+    to_send: list[tuple[str, int, Transfer]] = []
     for payout_id, (payout, _previous) in started.items():
         attempt = payout.attempts
         try:
@@ -58,28 +60,23 @@ def settle_payouts(repo: PayoutRepository, provider: PixProvider, payout_ids: Se
             if attempt > 1 and provider.find(payout.end_to_end_id) is not None:
                 paid.append((payout_id, attempt, "recovered"))
                 continue
-            provider.send(
-                Transfer(payout.end_to_end_id, payout_id, payout.amount_cents, payout.pix_key_type, payout.pix_key)
-            )
-            paid.append((payout_id, attempt, "completed"))
-        except ProviderRejected as exc:
-            repo.finish(payout_id, PayoutStatus.FAILED, attempt, exc.provider_code or "REJECTED", str(exc))
-            logger.info(
-                "payout rejected", extra={"payout_id": payout_id, "attempt": attempt, "code": exc.provider_code}
-            )
-            outcomes[payout_id] = Settled(payout_id, "failed", attempt)
-        except (ProviderTransientError, ProviderOutcomeUnknown) as exc:
-            event = "outcome_unknown" if isinstance(exc, ProviderOutcomeUnknown) else "attempt_failed"
-            outcomes[payout_id] = RetryLater(payout_id, attempt, event)
-            try:
-                repo.record_event(payout_id, event, attempt, exc.provider_code, str(exc))
-            finally:
-                logger.warning(
-                    "settlement attempt failed",
-                    extra={"payout_id": payout_id, "attempt": attempt, "event": event, "code": exc.provider_code},
-                )
         except Exception as exc:  # noqa: BLE001 - this payout's message comes back; the others go on
             outcomes[payout_id] = exc
+            continue
+        transfer = Transfer(payout.end_to_end_id, payout_id, payout.amount_cents, payout.pix_key_type, payout.pix_key)
+        to_send.append((payout_id, attempt, transfer))
+    try:
+        results = send_all(provider, [t for _, _, t in to_send])
+    except Exception as exc:  # noqa: BLE001 - the provider call failed as a whole: unknown outcome
+        results = [ProviderOutcomeUnknown(f"batch send failed: {exc}") for _ in to_send]
+    for (payout_id, attempt, _), error in zip(to_send, results, strict=True):
+        if error is None:
+            paid.append((payout_id, attempt, "completed"))
+        else:
+            try:
+                outcomes[payout_id] = _record_error(repo, payout_id, attempt, error)
+            except Exception as exc:  # noqa: BLE001 - e.g. the database went away: this message comes back
+                outcomes[payout_id] = exc
     # Recorded together at the end: a crash before this leaves them Processing, and their
     # next attempt finds the transfers at the provider instead of paying again.
     moved = repo.complete_many(paid)
@@ -87,6 +84,20 @@ def settle_payouts(repo: PayoutRepository, provider: PixProvider, payout_ids: Se
         outcomes[payout_id] = Settled(payout_id, outcome if payout_id in moved else "already_final", attempt)
     _count(outcomes)
     return outcomes
+
+
+def _record_error(repo: PayoutRepository, payout_id: str, attempt: int, error: Exception) -> Outcome:
+    log = {"payout_id": payout_id, "attempt": attempt}
+    if isinstance(error, ProviderRejected):
+        repo.finish(payout_id, PayoutStatus.FAILED, attempt, error.provider_code or "REJECTED", str(error))
+        logger.info("payout rejected", extra={**log, "code": error.provider_code})
+        return Settled(payout_id, "failed", attempt)
+    if isinstance(error, ProviderTransientError | ProviderOutcomeUnknown):
+        event = "outcome_unknown" if isinstance(error, ProviderOutcomeUnknown) else "attempt_failed"
+        logger.warning("settlement attempt failed", extra={**log, "event": event, "code": error.provider_code})
+        repo.record_event(payout_id, event, attempt, error.provider_code, str(error))
+        return RetryLater(payout_id, attempt, event)
+    return error
 
 
 def _count(outcomes: dict[str, Outcome]) -> None:

@@ -177,3 +177,13 @@ def test_a_message_for_a_payout_not_committed_yet_comes_back_and_an_old_one_is_d
     stale = sqs_event(missing, sent_ms=int((time.time() - 3600) * 1000))
     assert client.lambda_.invoke("settle", stale).payload == {"batchItemFailures": []}
     assert transfers(db, missing) == 0
+
+
+def test_a_mixed_batch_pays_each_payout_once_and_reports_each_outcome(client, app_env, db):
+    # plain ones go through the sandbox's batch endpoint, the others one by one
+    ids = submit(client, 1001, 66601, 1002, 66699, 66698, 1003)
+    result, by_message = deliver(client, app_env, ids)
+    assert failed_payouts(result, by_message) == {ids[3], ids[4]}  # transient, unknown outcome
+    statuses = [payout(client, pid)["status"] for pid in ids]
+    assert statuses == ["Completed", "Failed", "Completed", "Processing", "Processing", "Completed"]
+    assert [transfers(db, pid) for pid in ids] == [1, 0, 1, 0, 1, 1]
