@@ -67,7 +67,9 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # The lease ends when this invocation must have ended: a dead worker's payouts free up then.
     lease = context.get_remaining_time_in_millis() / 1000 + 1 if context is not None else s.settle_lease_seconds
     try:
+        started = time.perf_counter()
         acquired, held = wiring.locks().acquire(list(messages), owner, lease)
+        locked = time.perf_counter()
     except Exception:  # noqa: BLE001 - fail closed: no provider call without the lock
         logger.exception("lock table unavailable; nothing settled")
         return {"batchItemFailures": [{"itemIdentifier": r.message_id} for rs in messages.values() for r in rs]}
@@ -81,9 +83,11 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     try:
         outcomes = settle_payouts(wiring.repository(), wiring.provider(), acquired) if acquired else {}
+        done = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - e.g. the database is down: every message comes back
         logger.warning("settlement failed; every message comes back", extra={"error": str(exc)})
         outcomes = dict.fromkeys(acquired, exc)
+        done = time.perf_counter()
     settled: dict[str, list[str]] = defaultdict(list)
     for payout_id in acquired:
         outcome = outcomes[payout_id]
@@ -101,7 +105,8 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         else:
             logger.error("payout not settled", extra={"payout_id": payout_id, "error": repr(outcome)})
             send_back(payout_id, s.in_progress_retry_seconds)
-    logger.info("batch settled", extra={**settled, "held": held, "failed_messages": len(failures)})
+    timings = {"lock_ms": round((locked - started) * 1000, 1), "settle_ms": round((done - locked) * 1000, 1)}
+    logger.info("batch settled", extra={**settled, "held": held, "failed_messages": len(failures), **timings})
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
 
 
