@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections import defaultdict
@@ -16,6 +17,8 @@ from .observability import logger
 from .services.recovery import StillInFlight, handle_dead_letter
 from .services.settlement import RetryLater, Settled, UnknownPayout, backoff_seconds, settle_payouts
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
 
 class MalformedMessage(Exception):
     """A message that names no payout; it fails until it reaches the DLQ, where an operator sees it."""
@@ -27,7 +30,8 @@ def _payout_id(record: SQSRecord) -> str:
         payout_id = body["payout_id"]
     except (ValueError, TypeError, KeyError) as exc:
         raise MalformedMessage(f"message {record.message_id} names no payout") from exc
-    if not isinstance(payout_id, str):
+    # Checked here, not by the database: one bad id must not fail the statement for a whole batch.
+    if not isinstance(payout_id, str) or not _UUID.fullmatch(payout_id):
         raise MalformedMessage(f"message {record.message_id} names no payout")
     return payout_id
 
@@ -132,7 +136,14 @@ def _release(payout_id: str, owner: str) -> None:
 
 
 def _handle_dead_letter(record: SQSRecord) -> str:
-    payout_id = _payout_id(record)
+    try:
+        payout_id = _payout_id(record)
+    except MalformedMessage:
+        # The end of the line for a message that names no payout: there is nothing to settle or fail.
+        logger.error(
+            "dead letter names no payout; dropped", extra={"message_id": record.message_id, "body": record.body[:200]}
+        )
+        return "malformed"
     s = wiring.settings()
     try:
         return handle_dead_letter(wiring.repository(), wiring.provider(), payout_id, s.settle_lease_seconds)

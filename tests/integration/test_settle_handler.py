@@ -187,3 +187,18 @@ def test_a_mixed_batch_pays_each_payout_once_and_reports_each_outcome(client, ap
     statuses = [payout(client, pid)["status"] for pid in ids]
     assert statuses == ["Completed", "Failed", "Completed", "Processing", "Processing", "Completed"]
     assert [transfers(db, pid) for pid in ids] == [1, 0, 1, 0, 1, 1]
+
+
+def test_a_message_with_a_bad_payout_id_fails_alone_and_not_its_batch(client, app_env, db):
+    [pid] = submit(client, 1500)
+    event = sqs_event(pid, "not-a-uuid", "6A1D4A8E-8F54-4B8E-9D8E-1F2D3C4B5A69")
+    result = client.lambda_.invoke("settle", event).payload
+    bad = {r["messageId"] for r in event["Records"][1:]}
+    assert {f["itemIdentifier"] for f in result["batchItemFailures"]} == bad
+    assert payout(client, pid)["status"] == "Completed"
+
+
+def test_the_dead_letter_consumer_drops_a_message_that_names_no_payout(client, app_env, monkeypatch):
+    monkeypatch.setenv("PAYOUTS_DLQ_URL", app_env["dlq_url"])
+    event = sqs_event("not-a-uuid")
+    assert client.lambda_.invoke("dead_letters", event).payload == {"batchItemFailures": []}
