@@ -258,23 +258,6 @@ class PayoutRepository:
 
     # -- settlement: every change is a status-guarded UPDATE plus its event ---
 
-    def start_attempt(self, payout_id: str) -> tuple[Payout, PayoutStatus] | None:
-        """Move Pending/Processing to Processing and count the attempt; None if the payout is terminal."""
-        with self.db.transaction() as cur:
-            cur.execute("SELECT status FROM payouts WHERE payout_id = %s FOR UPDATE", (payout_id,))
-            row = cur.fetchone()
-            if row is None or row[0] not in (PayoutStatus.PENDING.value, PayoutStatus.PROCESSING.value):
-                return None
-            previous = PayoutStatus(row[0])
-            cur.execute(
-                "UPDATE payouts p SET status = 'Processing', attempts = attempts + 1, updated_at = now()"
-                f" WHERE payout_id = %s RETURNING {_PAYOUT_COLUMNS}",
-                (payout_id,),
-            )
-            payout = _payout(cur.fetchone())
-            self._event(cur, payout_id, "attempt_started", previous.value, "Processing", payout.attempts)
-            return payout, previous
-
     def final_ids(self, payout_ids: Sequence[str]) -> set[str]:
         """Which of these payouts are Completed or Failed already."""
         with self.db.statement() as cur:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ..adapters.postgres import PayoutRepository
 from ..domain.errors import ProviderOutcomeUnknown, ProviderRejected, ProviderTransientError
 from ..domain.payout_status import PayoutStatus
+from ..domain.pix_keys import mask_pix_key
 from ..domain.provider import PixProvider, Transfer, send_all
 from ..observability import count, logger
 
@@ -69,12 +70,12 @@ def settle_payouts(repo: PayoutRepository, provider: PixProvider, payout_ids: Se
         results = send_all(provider, [t for _, _, t in to_send])
     except Exception as exc:  # noqa: BLE001 - the provider call failed as a whole: unknown outcome
         results = [ProviderOutcomeUnknown(f"batch send failed: {exc}") for _ in to_send]
-    for (payout_id, attempt, _), error in zip(to_send, results, strict=True):
+    for (payout_id, attempt, transfer), error in zip(to_send, results, strict=True):
         if error is None:
             paid.append((payout_id, attempt, "completed"))
         else:
             try:
-                outcomes[payout_id] = _record_error(repo, payout_id, attempt, error)
+                outcomes[payout_id] = _record_error(repo, transfer, attempt, error)
             except Exception as exc:  # noqa: BLE001 - e.g. the database went away: this message comes back
                 outcomes[payout_id] = exc
     # Recorded together at the end: a crash before this leaves them Processing, and their
@@ -86,11 +87,15 @@ def settle_payouts(repo: PayoutRepository, provider: PixProvider, payout_ids: Se
     return outcomes
 
 
-def _record_error(repo: PayoutRepository, payout_id: str, attempt: int, error: Exception) -> Outcome:
+def _record_error(repo: PayoutRepository, transfer: Transfer, attempt: int, error: Exception) -> Outcome:
+    payout_id = transfer.payout_id
     log = {"payout_id": payout_id, "attempt": attempt}
     if isinstance(error, ProviderRejected):
         repo.finish(payout_id, PayoutStatus.FAILED, attempt, error.provider_code or "REJECTED", str(error))
-        logger.info("payout rejected", extra={**log, "code": error.provider_code})
+        # Masked (LGPD), but enough for an operator to see which key the receiving bank refused.
+        logger.info(
+            "payout rejected", extra={**log, "code": error.provider_code, "pix_key": mask_pix_key(transfer.pix_key)}
+        )
         return Settled(payout_id, "failed", attempt)
     if isinstance(error, ProviderTransientError | ProviderOutcomeUnknown):
         event = "outcome_unknown" if isinstance(error, ProviderOutcomeUnknown) else "attempt_failed"
