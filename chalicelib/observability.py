@@ -20,3 +20,16 @@ def flush_metrics() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Powertools warns when there is nothing to publish
         metrics.flush_metrics()
+
+
+def metric_fields() -> dict[str, object]:
+    """What this invocation counted, as EMF fields to put in a log line (then cleared).
+
+    A JSON log line with an `_aws` key is an EMF document: one line carries both the log and the
+    metrics, where flush_metrics would print a second one.
+    """
+    if not metrics.metric_set:
+        return {}
+    fields: dict[str, object] = metrics.serialize_metric_set()
+    metrics.clear_metrics()
+    return fields

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import wiring
-from .observability import logger
+from .observability import logger, metric_fields
 from .services.recovery import StillInFlight, handle_dead_letter
 from .services.settlement import RetryLater, Settled, UnknownPayout, backoff_seconds, settle_payouts
 
@@ -110,7 +110,10 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.error("payout not settled", extra={"payout_id": payout_id, "error": repr(outcome)})
             send_back(payout_id, s.in_progress_retry_seconds)
     timings = {"lock_ms": round((locked - started) * 1000, 1), "settle_ms": round((done - locked) * 1000, 1)}
-    logger.info("batch settled", extra={**settled, "held": held, "failed_messages": len(failures), **timings})
+    logger.info(
+        "batch settled",
+        extra={**settled, "held": held, "failed_messages": len(failures), **timings, **metric_fields()},
+    )
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
 
 

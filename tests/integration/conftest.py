@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,3 +114,16 @@ def db(database_url: str) -> Iterator[Any]:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def service_logs() -> Iterator[io.StringIO]:
+    """Every line the service logs during the test, formatted as in Lambda (JSON)."""
+    from chalicelib.observability import logger
+
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    handler.setFormatter(logger.registered_formatter)
+    logger._logger.addHandler(handler)  # Powertools exposes no public hook for extra handlers
+    yield buf
+    logger._logger.removeHandler(handler)

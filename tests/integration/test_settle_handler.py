@@ -149,12 +149,13 @@ def test_a_message_naming_no_payout_fails_so_it_reaches_the_dead_letter_queue(cl
     assert result["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
 
 
-def test_settling_publishes_metrics_and_logs_no_pix_key(client, app_env, capfd):
+def test_settling_publishes_metrics_and_logs_no_pix_key(client, app_env, capfd, service_logs):
     cpf, phone = "529.982.247-25", "+55 11 98888-7777"
     body = batch(item(amount_cents=1000, pix_key=cpf), item(amount_cents=66601, pix_key=phone), item(amount_cents=77))
     ids = post(client, body).json_body["payout_ids"]
     client.lambda_.invoke("settle", sqs_event(*ids))
-    out = capfd.readouterr().out
+    out = capfd.readouterr().out + service_logs.getvalue()
+    assert "batch accepted" in out and "batch settled" in out and "payout rejected" in out  # the logs were seen
     emf = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
     published: dict[str, float] = {}
     for doc in emf:
@@ -163,7 +164,7 @@ def test_settling_publishes_metrics_and_logs_no_pix_key(client, app_env, capfd):
             published[name] = published.get(name, 0) + sum(values)
     assert published["PayoutsAccepted"] == 3 and published["PayoutsCompleted"] == 2
     assert published["PayoutsFailed"] == 1
-    for secret in ("52998224725", "529.982.247-25", "5511988887777", body["items"][2]["pix_key"]):
+    for secret in ("52998224725", "529.982.247-25", "5511988887777", "98888-7777", body["items"][2]["pix_key"]):
         assert secret not in out
 
 
