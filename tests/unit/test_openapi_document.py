@@ -144,3 +144,12 @@ def test_a_body_the_validator_accepts_is_one_the_schema_accepts(where: str, valu
     except (InvalidBatch, BatchTooLarge):
         return
     assert REQUEST_SCHEMA.is_valid(body), body
+
+
+def test_the_document_examples_do_not_collide_with_the_seed_batch() -> None:
+    # schemathesis posts the examples during `make test`, into the database `make run` serves;
+    # the README's curl of seeds/payouts_batch_example.json must still create its batch.
+    seed = json.loads((DOCUMENT_FILE.parents[2] / "seeds" / "payouts_batch_example.json").read_text())
+    text = DOCUMENT_FILE.read_text(encoding="utf-8")
+    assert seed["batch_id"] not in text
+    assert not any(f'"{it["external_id"]}"' in text for it in seed["items"])
