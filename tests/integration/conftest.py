@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -110,10 +109,6 @@ def db(database_url: str) -> Iterator[Any]:
     conn.autocommit = True
     yield conn
     conn.close()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

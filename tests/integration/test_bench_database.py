@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import psycopg2
 import pytest
 
 from bench import floors, measure
 from bench.payloads import new_run_id
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Any]:
-    conn = psycopg2.connect(database_url)
-    conn.autocommit = True
-    yield conn
-    conn.close()
 
 
 def add_batch(db: Any, n: int, status: str, **times: str) -> str:
