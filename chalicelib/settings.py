@@ -23,7 +23,6 @@ class Settings:
     retry_base_seconds: float
     retry_max_seconds: float
     in_progress_retry_seconds: int
-    idempotency_ttl_seconds: int
     db_connect_timeout_seconds: int
     max_receive_count: int
     settle_lease_seconds: int
@@ -53,7 +52,6 @@ class Settings:
             retry_base_seconds=float(e.get("RETRY_BASE_SECONDS", "2")),
             retry_max_seconds=float(e.get("RETRY_MAX_SECONDS", "300")),
             in_progress_retry_seconds=int(e.get("IN_PROGRESS_RETRY_SECONDS", "5")),
-            idempotency_ttl_seconds=int(e.get("IDEMPOTENCY_TTL_SECONDS", "3600")),
             db_connect_timeout_seconds=int(e.get("DB_CONNECT_TIMEOUT_SECONDS", "5")),
             # Must equal the queue's redrive maxReceiveCount (infra/template.json).
             max_receive_count=int(e.get("MAX_RECEIVE_COUNT", "5")),

@@ -36,7 +36,6 @@ class Submission:
     batch_id: str
     payout_ids: list[str]
     duplicates: list[dict[str, Any]]
-    enqueue_failed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,29 +50,23 @@ def submit_batch(
     repo: PayoutRepository, queue: PayoutQueue, request: BatchRequest, new_e2e_id: Callable[[], str]
 ) -> Submission:
     digest = batch_hash(request)
-    sending: list[Future[list[str]]] = []
     for round_ in range(_RACE_RETRIES):
         try:
-            submission = _write_batch(repo, queue, request, digest, new_e2e_id, sending)
+            # Only the round that commits counts: a rolled-back round's messages name no payout.
+            submission, sending = _write_batch(repo, queue, request, digest, new_e2e_id)
             break
         except Exception as exc:
             if not is_external_id_race(exc) or round_ == _RACE_RETRIES - 1:
                 raise
             logger.info("external_id race, re-planning", extra={"batch_id": request.batch_id})
-    if not sending:
+    if sending is None:
         return submission
-    unsent = sending[-1].result()
+    unsent = sending.result()
     if unsent:
         # The batch is committed; the sweeper enqueues what is left. Never fail the request here.
         logger.error("payouts not enqueued", extra={"batch_id": request.batch_id, "unsent": len(unsent)})
         count("PayoutsNotEnqueued", len(unsent))
-        return Submission(
-            submission.created,
-            submission.batch_id,
-            submission.payout_ids,
-            submission.duplicates,
-            enqueue_failed=len(unsent),
-        )
+        return submission
     repo.mark_enqueued(request.batch_id)
     return submission
 
@@ -84,8 +77,7 @@ def _write_batch(
     request: BatchRequest,
     digest: str,
     new_e2e_id: Callable[[], str],
-    sending: list[Future[list[str]]],
-) -> Submission:
+) -> tuple[Submission, Future[list[str]] | None]:
     with repo.batch_writer() as tx:
         stored_hash = tx.insert_batch(request.batch_id, digest, len(request.items))
         if stored_hash is not None:
@@ -98,7 +90,7 @@ def _write_batch(
                 for i, pid, dup, origin, fp in stored
                 if dup
             ]
-            return Submission(False, request.batch_id, [row[1] for row in stored], duplicates)
+            return Submission(False, request.batch_id, [row[1] for row in stored], duplicates), None
 
         plan = plan_new_batch(request, tx.existing_payouts([item.external_id for item in request.items]))
         if plan.conflicts:
@@ -106,7 +98,7 @@ def _write_batch(
         new_ids = {item.index: str(uuid.uuid4()) for item in plan.new_items}
         # The messages go out while the rows are written: settlement sends a message back while its
         # payout is not committed yet, and acknowledges it as unknown if this transaction rolls back.
-        sending.append(queue.enqueue_in_background(list(new_ids.values())))
+        sending = queue.enqueue_in_background(list(new_ids.values()))
         tx.insert_payouts(request.batch_id, plan.new_items, new_ids, new_e2e_id)
         payout_ids: list[str] = []
         rows: list[tuple[int, str, bool]] = []
@@ -136,7 +128,7 @@ def _write_batch(
             "duplicates": len(duplicates),
         },
     )
-    return Submission(True, request.batch_id, payout_ids, duplicates)
+    return Submission(True, request.batch_id, payout_ids, duplicates), sending
 
 
 def encode_cursor(index: int) -> str:
