@@ -20,10 +20,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-_TTL_SLACK_SECONDS = 3600  # DynamoDB deletes expired lock items some time after this
 _ATTEMPTS = 4  # the lease question costs one more; a TransactionConflict (another transaction on the items) too
 _FREE = "attribute_not_exists(id)"
-_FREE_OR_EXPIRED = "attribute_not_exists(id) OR lease_until < :now"
+_FREE_OR_EXPIRED = "attribute_not_exists(id) OR expiration < :now"
 
 
 def lock_key(payout_id: str) -> str:
@@ -78,14 +77,15 @@ class PayoutLocks:
                 raise
 
     def _put(self, payout_id: str, owner: str, now: float, lease_seconds: float, exists: bool) -> dict[str, Any]:
-        until = now + lease_seconds
+        # The lease's end is also the table's TTL attribute (whole seconds): once it has passed, the
+        # item means nothing, whether DynamoDB has deleted it yet or not. Rounded down, a lease still
+        # outlives its invocation, whose remaining time plus one second it was given.
         put: dict[str, Any] = {
             "TableName": self._table,
             "Item": {
                 "id": {"S": lock_key(payout_id)},
                 "owner": {"S": owner},
-                "lease_until": {"N": f"{until:.3f}"},
-                "expiration": {"N": str(int(until) + _TTL_SLACK_SECONDS)},
+                "expiration": {"N": str(int(now + lease_seconds))},
             },
             "ConditionExpression": _FREE,
         }
