@@ -78,8 +78,16 @@ def _pairs(values: dict[str, float], unit: str, digits: int = 2, skip_zero: bool
     return ", ".join(f"{k.replace('_', ' ')} {v:.{digits}f}{unit}" for k, v in shown.items())
 
 
+def _rounds(section: dict[str, Any]) -> list[str]:
+    rounds = section.get("rounds") or []
+    if len(rounds) < 2:
+        return []
+    ratios = ", ".join(f"{r['ratio']:.2f}" for r in rounds)
+    return [f"           ratio per round: {ratios}  (the median round is shown above)"]
+
+
 def _ingest_detail(ing: dict[str, Any]) -> list[str]:
-    lines = []
+    lines = _rounds(ing)
     if ing.get("phases_seconds"):
         lines.append(f"           phases: {_pairs(ing['phases_seconds'], ' s')}")
     floor = ing.get("floor", {})
@@ -96,7 +104,7 @@ def _ingest_detail(ing: dict[str, Any]) -> list[str]:
 
 
 def _settle_detail(st: dict[str, Any]) -> list[str]:
-    lines = []
+    lines = _rounds(st)
     if st.get("cpu_ms_per_payout"):
         lines.append(f"           cpu ms per payout: {_pairs(st['cpu_ms_per_payout'], '', skip_zero=True)}")
     floor_cpu = st.get("floor", {}).get("cpu_ms_per_message")

@@ -41,6 +41,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="leave the settle mapping running during POSTs (default: paused until the ingest is measured, "
         "so ingest and settle are timed apart, like their floors)",
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="repetitions of ingest + settle, each next to its own floors; the median ratio is reported",
+    )
     p.add_argument("--no-stack", action="store_true", help="do not start/stop the stack; it must be up")
     return p.parse_args(argv)
 
@@ -93,6 +99,66 @@ def ingest_floor(sqs: Any, queue_url: str, database_url: str, run_id: str, items
     return {"copy_seconds": round(copy_s, 3), "send_seconds": round(send_s, 3), "send_cpu_seconds": cpu}
 
 
+def measure_round(
+    stack: Stack,
+    db: Any,
+    sqs: Any,
+    q: floors.ScratchQueue,
+    noop: floors.NoopMapping,
+    args: argparse.Namespace,
+    run_id: str,
+    label: str,
+    meter: procs.CpuMeter,
+) -> dict[str, Any]:
+    """One round: ingest floor, POST of args.items, ingest floor again, settle, then the no-op drain of the
+    second floor's messages. Floors and service are measured back to back, so drift hits both alike."""
+    n = args.items
+    floor_runs = [ingest_floor(sqs, q.url, stack.database_url, run_id, n, meter)]
+    sqs.purge_queue(QueueUrl=q.url)
+    paused = nullcontext(lambda: None) if args.concurrent else stackctl.settle_paused()
+    with paused as resume:
+        meter.start()
+        ing = measure.post_batch(stack, batch_body(run_id, label, n))
+        ingest_cpu = meter.stop()
+        if not args.concurrent:  # adjacent to the POST while settle is still paused
+            floor_runs.append(ingest_floor(sqs, q.url, stack.database_url, run_id, n, meter))
+        at_resume, _ = measure.terminal(db, ing.batch_id)
+        resumed = ing.answered_at if args.concurrent else time.time()
+        meter.start()
+        resume()
+    last = measure.wait_terminal(db, ing.batch_id, n, args.timeout)
+    settle_cpu = meter.stop()
+    settle_s = max(0.0, last - resumed)
+    if args.concurrent:  # a floor next to settling work would measure contention; refill after it
+        floor_runs.append(ingest_floor(sqs, q.url, stack.database_url, run_id, n, meter))
+    meter.start()
+    drain_s = floors.drain_seconds(sqs, q.url, noop.uuid, noop.function_name, args.timeout)
+    drain_cpu = meter.stop()
+    floors.set_mapping(noop.uuid, False)
+    copy_s = sum(f["copy_seconds"] for f in floor_runs) / len(floor_runs)
+    send_s = sum(f["send_seconds"] for f in floor_runs) / len(floor_runs)
+    log(
+        f"round {label}: ingest {ing.seconds:.2f} s (floor {copy_s + send_s:.2f} s), "
+        f"settle {settle_s:.2f} s (floor {drain_s:.2f} s; {at_resume} terminal when timing started)"
+    )
+    return {
+        "ingest": ing,
+        "ingest_floor": {"copy_seconds": copy_s, "send_seconds": send_s, "runs": floor_runs},
+        "ingest_cpu": ingest_cpu,
+        "settle_seconds": settle_s,
+        "settle_cpu": settle_cpu,
+        "at_resume": at_resume,
+        "drain_seconds": drain_s,
+        "drain_cpu": drain_cpu,
+    }
+
+
+def median_round(rounds: list[dict[str, Any]], key: Any) -> dict[str, Any]:
+    """The round whose key(round) is the median (the lower middle one for an even count)."""
+    ordered = sorted(rounds, key=key)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     started = datetime.now(UTC)
     run_id = new_run_id()
@@ -105,7 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     load_start = os.getloadavg()
     log(
         f"run {run_id} on {endpoint()} ({os.cpu_count()} cpus, load {load_start[0]:.2f}, mode "
-        f"{'concurrent' if args.concurrent else 'isolated'})"
+        f"{'concurrent' if args.concurrent else 'isolated'}, {args.rounds} rounds)"
     )
 
     depth = floors.queue_depth(sqs, stack.queue_url)
@@ -129,50 +195,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             floors.send_seconds(sqs, q.url, WARMUP_ITEMS)
             floors.wait_empty(sqs, q.url, args.timeout)
             floors.set_mapping(noop.uuid, False)
-
-            log(f"ingest floor before, ingest of {n} items, ingest floor after (settle mapping paused)")
-            floor_runs = [ingest_floor(sqs, q.url, stack.database_url, run_id, n, meter)]
-            sqs.purge_queue(QueueUrl=q.url)
-            paused = nullcontext(lambda: None) if args.concurrent else stackctl.settle_paused()
-            with paused as resume:
-                meter.start()
-                ing = measure.post_batch(stack, batch_body(run_id, "main", n))
-                ingest_cpu = meter.stop()
-                if not args.concurrent:  # adjacent to the POST while settle is still paused
-                    floor_runs.append(ingest_floor(sqs, q.url, stack.database_url, run_id, n, meter))
-                at_resume, _ = measure.terminal(db, ing.batch_id)
-                resumed = ing.answered_at if args.concurrent else time.time()
-                meter.start()
-                resume()
-            last = measure.wait_terminal(db, ing.batch_id, n, args.timeout)
-            settle_cpu = meter.stop()
-            settle_s = max(0.0, last - resumed)
-            log(f"ingest {ing.seconds:.2f} s; settle {settle_s:.2f} s ({at_resume} terminal when timing started)")
-            if args.concurrent:  # a floor next to settling work would measure contention; refill after it
-                floor_runs.append(ingest_floor(sqs, q.url, stack.database_url, run_id, n, meter))
-
-            log(f"settle floor: no-op drain of {n} messages")
-            meter.start()
-            drain_s = floors.drain_seconds(sqs, q.url, noop.uuid, noop.function_name, args.timeout)
-            drain_cpu = meter.stop()
+            log(f"{args.rounds} rounds of: ingest floor, ingest of {n} items, ingest floor, settle, no-op drain")
+            rounds = [
+                measure_round(stack, db, sqs, q, noop, args, run_id, f"main{r}", meter) for r in range(args.rounds)
+            ]
             workers = procs.lambda_workers(ms_pid)  # before the no-op function goes away
 
+    for r in rounds:
+        floor = r["ingest_floor"]
+        r["ingest_ratio"] = ratio(r["ingest"].seconds, floor["copy_seconds"] + floor["send_seconds"])
+        r["settle_ratio"] = ratio(r["settle_seconds"], r["drain_seconds"])
+    ing_round = median_round(rounds, lambda r: r["ingest_ratio"])
+    settle_round = median_round(rounds, lambda r: r["settle_ratio"])
+    ing = ing_round["ingest"]
     accepted = measure.accepted_at(
         client("logs"), f"/aws/lambda/{stackctl.physical_id('APIHandler')}", ing.batch_id, ing.sent_at
     )
     phases = measure.ingest_phases(db, ing, accepted)
 
+    read_batch = rounds[-1]["ingest"].batch_id
     log(f"read: {args.read_passes} walk(s) of every page, limit={args.page_size}")
-    latencies, seen = measure.read_pages(stack, ing.batch_id, args.page_size, args.read_passes)
+    latencies, seen = measure.read_pages(stack, read_batch, args.page_size, args.read_passes)
     if seen != n:
         raise RuntimeError(f"page walk saw {seen} payouts, expected {n}")
 
-    copy_s = sum(f["copy_seconds"] for f in floor_runs) / len(floor_runs)
-    send_s = sum(f["send_seconds"] for f in floor_runs) / len(floor_runs)
+    copy_s, send_s = ing_round["ingest_floor"]["copy_seconds"], ing_round["ingest_floor"]["send_seconds"]
     ingest_floor_s = copy_s + send_s
-    log(f"floors: copy {copy_s:.3f} s + send {send_s:.2f} s (mean of {len(floor_runs)}), no-op drain {drain_s:.2f} s")
+    settle_s, drain_s = settle_round["settle_seconds"], settle_round["drain_seconds"]
+    log(f"median rounds: ingest ratio {ing_round['ingest_ratio']:.2f}, settle ratio {settle_round['settle_ratio']:.2f}")
 
-    scaling.append({"items": n, "seconds": round(ing.seconds, 3), "settle_seconds": round(settle_s, 2)})
+    ingest_seconds = sorted(r["ingest"].seconds for r in rounds)
+    median_seconds = ingest_seconds[(len(ingest_seconds) - 1) // 2]
+    scaling.append({"items": n, "seconds": round(median_seconds, 3), "settle_seconds": round(settle_s, 2)})
     scaling.sort(key=lambda p: p["items"])
     for point in scaling:
         point["seconds_per_1000"] = round(per_thousand(point["seconds"], point["items"]), 3)
@@ -183,25 +237,41 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "items": ing.items,
             "seconds": round(ing.seconds, 3),
             "floor_seconds": round(ingest_floor_s, 3),
-            "ratio": round(ratio(ing.seconds, ingest_floor_s), 2),
+            "ratio": round(ing_round["ingest_ratio"], 2),
+            "rounds": [
+                {
+                    "seconds": round(r["ingest"].seconds, 3),
+                    "floor_seconds": round(r["ingest_floor"]["copy_seconds"] + r["ingest_floor"]["send_seconds"], 3),
+                    "ratio": round(r["ingest_ratio"], 2),
+                }
+                for r in rounds
+            ],
             "phases_seconds": phases,
-            "cpu_seconds": ingest_cpu,
+            "cpu_seconds": ing_round["ingest_cpu"],
             "floor": {
                 "copy_seconds": round(copy_s, 3),
                 "send_seconds": round(send_s, 3),
                 "send_calls": -(-n // floors.SQS_BATCH),
-                "runs": floor_runs,
+                "runs": ing_round["ingest_floor"]["runs"],
             },
         },
         "settle": {
             "payouts": n,
             "seconds": round(settle_s, 3),
             "floor_seconds": round(drain_s, 3),
-            "ratio": round(ratio(settle_s, drain_s), 2),
-            "terminal_when_timing_started": at_resume,
+            "ratio": round(settle_round["settle_ratio"], 2),
+            "rounds": [
+                {
+                    "seconds": round(r["settle_seconds"], 3),
+                    "floor_seconds": round(r["drain_seconds"], 3),
+                    "ratio": round(r["settle_ratio"], 2),
+                }
+                for r in rounds
+            ],
+            "terminal_when_timing_started": settle_round["at_resume"],
             "per_payout_ms": round(settle_s * 1000 / n, 2),
-            "cpu_ms_per_payout": per_item_ms(settle_cpu, n),
-            "floor": {"messages": n, **mapping, "cpu_ms_per_message": per_item_ms(drain_cpu, n)},
+            "cpu_ms_per_payout": per_item_ms(settle_round["settle_cpu"], n),
+            "floor": {"messages": n, **mapping, "cpu_ms_per_message": per_item_ms(settle_round["drain_cpu"], n)},
         },
         "read": {
             "page_size": args.page_size,
@@ -225,6 +295,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "started_at": started.isoformat(timespec="seconds"),
             "git_commit": git_commit(),
             "mode": "concurrent" if args.concurrent else "isolated",
+            "rounds": args.rounds,
             "endpoint": endpoint(),
             "cpus": os.cpu_count(),
             "loadavg_start": [round(x, 2) for x in load_start],

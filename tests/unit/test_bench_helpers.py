@@ -136,3 +136,21 @@ def test_table_puts_the_breakdowns_under_their_own_section() -> None:
     assert lines[0].startswith("ingest") and "write transaction 0.60 s, enqueue 1.80 s" in lines[1]
     assert lines[2].startswith("settle") and "settle 4.30, ministack 2.20" in lines[3]
     assert lines[4].startswith("read")
+
+
+def test_the_median_round_is_the_middle_one_by_ratio_and_the_lower_middle_for_an_even_count() -> None:
+    from bench.run import median_round
+
+    rounds = [{"id": "a", "ratio": 2.3}, {"id": "b", "ratio": 1.7}, {"id": "c", "ratio": 1.9}]
+    assert median_round(rounds, lambda r: r["ratio"])["id"] == "c"
+    assert median_round(rounds[:2], lambda r: r["ratio"])["id"] == "b"
+    assert median_round(rounds[:1], lambda r: r["ratio"])["id"] == "a"
+
+
+def test_table_lists_every_rounds_ratio_under_its_section() -> None:
+    result = sample_result()
+    result["settle"]["rounds"] = [{"ratio": r} for r in (1.8, 2.1, 1.9)]  # type: ignore[index]
+    lines = results.table(result).splitlines()
+    assert lines[1].startswith("settle") and lines[2] == (
+        "           ratio per round: 1.80, 2.10, 1.90  (the median round is shown above)"
+    )
