@@ -16,7 +16,7 @@ _E164_RE = re.compile(r"\+[1-9][0-9][0-9]{1,14}")
 _DIGITS_RE = re.compile(r"[0-9]+")
 _ALNUM_CNPJ_RE = re.compile(r"[0-9A-Z]{12}[0-9]{2}")
 # ASCII without spaces and control characters (what isspace/isprintable refuse among ASCII): one
-# regex instead of a Python test per character, which was a third of validating 10,000 e-mail keys.
+# regex instead of a Python test per character, the costliest step of validating e-mail keys under a profiler.
 _VISIBLE_ASCII_RE = re.compile(r"[\x21-\x7e]*")
 _EMAIL_LOCAL_RE = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
 _DOMAIN_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
