@@ -20,6 +20,7 @@ class Settings:
     sandbox_latency_ms: int
     max_body_bytes: int
     enqueue_workers: int
+    enqueue_processes: int
     retry_base_seconds: float
     retry_max_seconds: float
     in_progress_retry_seconds: int
@@ -49,6 +50,8 @@ class Settings:
             # Lambda's synchronous payload limit is 6 MB; keep headroom for the event envelope
             max_body_bytes=int(e.get("MAX_BODY_BYTES", str(5 * 1024 * 1024))),
             enqueue_workers=int(e.get("ENQUEUE_WORKERS", "8")),
+            # Processes sending one large batch's messages (PayoutQueue): one per CPU, at most 4.
+            enqueue_processes=int(e.get("ENQUEUE_PROCESSES", str(usable_cpus(4)))),
             retry_base_seconds=float(e.get("RETRY_BASE_SECONDS", "2")),
             retry_max_seconds=float(e.get("RETRY_MAX_SECONDS", "300")),
             in_progress_retry_seconds=int(e.get("IN_PROGRESS_RETRY_SECONDS", "5")),
@@ -65,6 +68,15 @@ class Settings:
             # A message may arrive before its batch commits; past this age an unknown payout never will.
             unknown_payout_grace_seconds=int(e.get("UNKNOWN_PAYOUT_GRACE_SECONDS", "120")),
         )
+
+
+def usable_cpus(cap: int) -> int:
+    """CPUs this process may run on, at most `cap` (Lambda shows its vCPUs; its CPU time follows memory)."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        count = os.cpu_count() or 1
+    return max(1, min(cap, count))
 
 
 @lru_cache(maxsize=1)

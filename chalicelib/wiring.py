@@ -77,10 +77,14 @@ def repository() -> PayoutRepository:
 
 def queue() -> PayoutQueue:
     s = settings()
+
+    def client() -> Any:
+        return boto3.client("sqs", config=_boto_config(s.enqueue_workers * 2))
+
     return once(
         "queue",
         lambda: PayoutQueue(
-            boto3.client("sqs", config=_boto_config(s.enqueue_workers * 2)), s.payouts_queue_url, s.enqueue_workers
+            client(), s.payouts_queue_url, s.enqueue_workers, processes=s.enqueue_processes, client_factory=client
         ),
     )
 

@@ -55,6 +55,8 @@ def configured_app(aws: dict[str, Any], database_url: str, monkeypatch: pytest.M
     monkeypatch.setenv("PAYOUTS_QUEUE_URL", aws["queue_url"])
     monkeypatch.setenv("IDEMPOTENCY_TABLE", aws["table"])
     monkeypatch.setenv("RETRY_BASE_SECONDS", "1")
+    # moto keeps its queues in this process's memory: a forked sender would send into its own copy.
+    monkeypatch.setenv("ENQUEUE_PROCESSES", "1")
     wiring.reset()
     try:
         yield aws
