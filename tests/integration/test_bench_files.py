@@ -51,9 +51,9 @@ def test_only_lambda_children_of_our_ministack_count(tmp_path: Path) -> None:
     assert procs.peak_mb(workers, "apihandler") == round(80_000 / 1024, 1)
 
 
-def fake_stat(proc: Path, pid: int, utime: int, stime: int) -> None:
-    # /proc/<pid>/stat: fields 14 and 15 (utime, stime) in clock ticks; the name may contain spaces
-    fields = ["S", "1"] + ["0"] * 9 + [str(utime), str(stime)] + ["0"] * 10
+def fake_stat(proc: Path, pid: int, utime: int, stime: int, cutime: int = 0) -> None:
+    # /proc/<pid>/stat: fields 14-16 (utime, stime, cutime) in clock ticks; the name may contain spaces
+    fields = ["S", "1"] + ["0"] * 9 + [str(utime), str(stime), str(cutime)] + ["0"] * 9
     (proc / str(pid) / "stat").write_text(f"{pid} (python 3.11) " + " ".join(fields) + "\n")
 
 
@@ -68,8 +68,9 @@ def test_cpu_meter_groups_processes_by_function_and_counts_newcomers_from_zero(t
         fake_stat(tmp_path, pid, tick, 0)
     meter = procs.CpuMeter(100, 300, tmp_path)
     meter.start()
-    fake_stat(tmp_path, 100, 3 * tick, tick)  # MiniStack: +3 s
     fake_stat(tmp_path, 102, 2 * tick, 0)  # settle worker: +1 s
+    fake_stat(tmp_path, 101, tick, 0, cutime=tick)  # API worker: +1 s in a child it forked and reaped
+    fake_stat(tmp_path, 100, 3 * tick, tick, cutime=9 * tick)  # the workers MiniStack retired are not its work
     fake_process(tmp_path, 103, 100, 0, "pix-payouts-Settle-813")  # a worker spawned meanwhile
     fake_stat(tmp_path, 103, tick // 2, 0)
     fake_process(tmp_path, 301, 300, 0, None)  # a new Postgres backend
@@ -78,7 +79,7 @@ def test_cpu_meter_groups_processes_by_function_and_counts_newcomers_from_zero(t
     used = meter.stop()
     assert used["ministack"] == 3.0
     assert used["settle"] == 1.5
-    assert used["api"] == 0.0
+    assert used["api"] == 1.0
     assert used["postgres"] == 2.0
-    others = 20 - (3 + 1.5 + 2 + used["bench_client"])
+    others = 20 - (3 + 1.5 + 1 + 2 + used["bench_client"])
     assert used["other_processes"] == pytest.approx(others, abs=0.01)
