@@ -143,12 +143,16 @@ def measure_round(
     )
     return {
         "ingest": ing,
+        "ingest_seconds": ing.seconds,
+        "ingest_floor_seconds": copy_s + send_s,
+        "ingest_ratio": ratio(ing.seconds, copy_s + send_s),
         "ingest_floor": {"copy_seconds": copy_s, "send_seconds": send_s, "runs": floor_runs},
         "ingest_cpu": ingest_cpu,
         "settle_seconds": settle_s,
+        "settle_floor_seconds": drain_s,
+        "settle_ratio": ratio(settle_s, drain_s),
         "settle_cpu": settle_cpu,
         "at_resume": at_resume,
-        "drain_seconds": drain_s,
         "drain_cpu": drain_cpu,
     }
 
@@ -157,6 +161,18 @@ def median_round(rounds: list[dict[str, Any]], key: Any) -> dict[str, Any]:
     """The round whose key(round) is the median (the lower middle one for an even count)."""
     ordered = sorted(rounds, key=key)
     return ordered[(len(ordered) - 1) // 2]
+
+
+def round_rows(rounds: list[dict[str, Any]], figure: str) -> list[dict[str, float]]:
+    """Each round's seconds, floor and ratio for `figure` ("ingest" or "settle"), as kept in the JSON."""
+    return [
+        {
+            "seconds": round(r[f"{figure}_seconds"], 3),
+            "floor_seconds": round(r[f"{figure}_floor_seconds"], 3),
+            "ratio": round(r[f"{figure}_ratio"], 2),
+        }
+        for r in rounds
+    ]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -201,10 +217,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ]
             workers = procs.lambda_workers(ms_pid)  # before the no-op function goes away
 
-    for r in rounds:
-        floor = r["ingest_floor"]
-        r["ingest_ratio"] = ratio(r["ingest"].seconds, floor["copy_seconds"] + floor["send_seconds"])
-        r["settle_ratio"] = ratio(r["settle_seconds"], r["drain_seconds"])
     ing_round = median_round(rounds, lambda r: r["ingest_ratio"])
     settle_round = median_round(rounds, lambda r: r["settle_ratio"])
     ing = ing_round["ingest"]
@@ -220,12 +232,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise RuntimeError(f"page walk saw {seen} payouts, expected {n}")
 
     copy_s, send_s = ing_round["ingest_floor"]["copy_seconds"], ing_round["ingest_floor"]["send_seconds"]
-    ingest_floor_s = copy_s + send_s
-    settle_s, drain_s = settle_round["settle_seconds"], settle_round["drain_seconds"]
+    settle_s = settle_round["settle_seconds"]
     log(f"median rounds: ingest ratio {ing_round['ingest_ratio']:.2f}, settle ratio {settle_round['settle_ratio']:.2f}")
 
-    ingest_seconds = sorted(r["ingest"].seconds for r in rounds)
-    median_seconds = ingest_seconds[(len(ingest_seconds) - 1) // 2]
+    median_seconds = median_round(rounds, lambda r: r["ingest_seconds"])["ingest_seconds"]
     scaling.append({"items": n, "seconds": round(median_seconds, 3), "settle_seconds": round(settle_s, 2)})
     scaling.sort(key=lambda p: p["items"])
     for point in scaling:
@@ -236,16 +246,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ingest": {
             "items": ing.items,
             "seconds": round(ing.seconds, 3),
-            "floor_seconds": round(ingest_floor_s, 3),
+            "floor_seconds": round(ing_round["ingest_floor_seconds"], 3),
             "ratio": round(ing_round["ingest_ratio"], 2),
-            "rounds": [
-                {
-                    "seconds": round(r["ingest"].seconds, 3),
-                    "floor_seconds": round(r["ingest_floor"]["copy_seconds"] + r["ingest_floor"]["send_seconds"], 3),
-                    "ratio": round(r["ingest_ratio"], 2),
-                }
-                for r in rounds
-            ],
+            "rounds": round_rows(rounds, "ingest"),
             "phases_seconds": phases,
             "cpu_seconds": ing_round["ingest_cpu"],
             "floor": {
@@ -258,16 +261,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "settle": {
             "payouts": n,
             "seconds": round(settle_s, 3),
-            "floor_seconds": round(drain_s, 3),
+            "floor_seconds": round(settle_round["settle_floor_seconds"], 3),
             "ratio": round(settle_round["settle_ratio"], 2),
-            "rounds": [
-                {
-                    "seconds": round(r["settle_seconds"], 3),
-                    "floor_seconds": round(r["drain_seconds"], 3),
-                    "ratio": round(r["settle_ratio"], 2),
-                }
-                for r in rounds
-            ],
+            "rounds": round_rows(rounds, "settle"),
             "terminal_when_timing_started": settle_round["at_resume"],
             "per_payout_ms": round(settle_s * 1000 / n, 2),
             "cpu_ms_per_payout": per_item_ms(settle_round["settle_cpu"], n),

@@ -154,3 +154,10 @@ def test_table_lists_every_rounds_ratio_under_its_section() -> None:
     assert lines[1].startswith("settle") and lines[2] == (
         "           ratio per round: 1.80, 2.10, 1.90  (the median round is shown above)"
     )
+
+
+def test_round_rows_keep_each_rounds_seconds_floor_and_ratio_rounded() -> None:
+    from bench.run import round_rows
+
+    rounds = [{"settle_seconds": 7.12345, "settle_floor_seconds": 3.98765, "settle_ratio": 1.786543}]
+    assert round_rows(rounds, "settle") == [{"seconds": 7.123, "floor_seconds": 3.988, "ratio": 1.79}]
