@@ -44,8 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--rounds",
         type=int,
-        default=3,
-        help="repetitions of ingest + settle, each next to its own floors; the median ratio is reported",
+        default=5,
+        help="repetitions of ingest + settle, each next to its own floors; the median ratio is reported "
+        "(single rounds of either move by a fifth or more on a shared machine)",
     )
     p.add_argument("--no-stack", action="store_true", help="do not start/stop the stack; it must be up")
     return p.parse_args(argv)
