@@ -27,6 +27,14 @@ _PAYOUT_COLUMNS = (
 )
 
 
+# Settlement finds its rows by payout_id alone, locks them in id order (no deadlocks between
+# batches), and only then tests their status. A status test on the scan itself lets the planner
+# answer it from payouts_open_idx, filtering every open payout for the ten it wants: whenever the
+# statistics were gathered while few payouts were open, each claim of a 10,000-payout batch read
+# all 10,000 (measured: 3 ms instead of 0.1 ms per claim).
+_LOCK_BY_ID = "SELECT payout_id, status FROM payouts WHERE payout_id = ANY(%s::uuid[]) ORDER BY payout_id FOR UPDATE"
+
+
 def _payout(row: Sequence[Any]) -> Payout:
     return Payout(
         payout_id=row[0],
@@ -275,11 +283,10 @@ class PayoutRepository:
         """
         with self.db.statement() as cur:
             cur.execute(
-                "WITH prev AS ("
-                " SELECT payout_id, status FROM payouts WHERE payout_id = ANY(%s::uuid[])"
-                " AND status IN ('Pending', 'Processing') ORDER BY payout_id FOR UPDATE),"
+                f"WITH prev AS ({_LOCK_BY_ID}),"
                 " upd AS (UPDATE payouts p SET status = 'Processing', attempts = p.attempts + 1, updated_at = now()"
-                f" FROM prev WHERE p.payout_id = prev.payout_id RETURNING {_PAYOUT_COLUMNS}, prev.status AS previous),"
+                " FROM prev WHERE p.payout_id = prev.payout_id AND prev.status IN ('Pending', 'Processing')"
+                f" RETURNING {_PAYOUT_COLUMNS}, prev.status AS previous),"
                 " ev AS (INSERT INTO payout_events (payout_id, event, from_status, to_status, attempt)"
                 " SELECT payout_id::uuid, 'attempt_started', previous, 'Processing', attempts FROM upd)"
                 " SELECT * FROM upd",
@@ -297,13 +304,14 @@ class PayoutRepository:
         ids, attempts, events = (list(col) for col in zip(*done, strict=True))
         with self.db.statement() as cur:
             cur.execute(
-                "WITH d AS (SELECT * FROM unnest(%s::uuid[], %s::int[], %s::text[]) AS d(payout_id, attempt, event)),"
-                " upd AS (UPDATE payouts p SET status = 'Completed', updated_at = now() FROM d"
-                " WHERE p.payout_id = d.payout_id AND p.status = 'Processing'"
+                f"WITH prev AS ({_LOCK_BY_ID}),"
+                " d AS (SELECT * FROM unnest(%s::uuid[], %s::int[], %s::text[]) AS d(payout_id, attempt, event)),"
+                " upd AS (UPDATE payouts p SET status = 'Completed', updated_at = now()"
+                " FROM prev JOIN d USING (payout_id) WHERE p.payout_id = prev.payout_id AND prev.status = 'Processing'"
                 " RETURNING p.payout_id, d.attempt, d.event)"
                 " INSERT INTO payout_events (payout_id, event, from_status, to_status, attempt)"
                 " SELECT payout_id, event, 'Processing', 'Completed', attempt FROM upd RETURNING payout_id::text",
-                (ids, attempts, events),
+                (ids, ids, attempts, events),
             )
             return {r[0] for r in cur.fetchall()}
 
@@ -319,9 +327,10 @@ class PayoutRepository:
         """Processing -> Completed/Failed. False if the payout was not Processing (someone else finished it)."""
         with self.db.transaction() as cur:
             cur.execute(
-                "UPDATE payouts SET status = %s, failure_code = %s, failure_message = %s, updated_at = now()"
-                " WHERE payout_id = %s AND status = 'Processing'",
-                (status.value, code, message, payout_id),
+                f"WITH prev AS ({_LOCK_BY_ID})"
+                " UPDATE payouts p SET status = %s, failure_code = %s, failure_message = %s, updated_at = now()"
+                " FROM prev WHERE p.payout_id = prev.payout_id AND prev.status = 'Processing'",
+                ([payout_id], status.value, code, message),
             )
             if cur.rowcount != 1:
                 return False

@@ -94,3 +94,58 @@ def test_transitions_only_move_forward(database_url, db, batch_row):
     events = [e["event"] for e in repo.payout_events(open_id)]
     assert events == ["attempt_started", "completed"]
     repo.db.close()
+
+
+class _Recording(psycopg2.extensions.cursor):
+    """Keeps the text of every statement it ran, parameters bound, so its plan can be asked for."""
+
+    seen: list[str] = []
+
+    def execute(self, query, vars=None):
+        super().execute(query, vars)
+        _Recording.seen.append(self.query.decode())
+
+
+def test_settlement_finds_payouts_by_id_even_when_the_statistics_say_nothing_is_open():
+    """The statistics of a table whose payouts were all final when it was last analyzed say that
+    nothing is open; then a batch arrives. A status test on the scan let the planner answer the
+    claim from payouts_open_idx, reading every open payout to find ten."""
+    with scratch_database("pix_plan") as url:
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("ALTER TABLE payouts SET (autovacuum_enabled = false)")  # keep the statistics stale
+            cur.execute(
+                "INSERT INTO batches (batch_id, request_hash, item_count) VALUES ('old', 'h', 1), ('new', 'h', 2)"
+            )
+            cur.execute(
+                "INSERT INTO payouts (payout_id, external_id, batch_id, user_id, amount_cents, pix_key_type, pix_key,"
+                " end_to_end_id, status) SELECT gen_random_uuid(), 'old-' || i, 'old', 'u', 100, 'EMAIL', 'a@b.com',"
+                " 'E' || lpad(i::text, 31, '0'), 'Completed' FROM generate_series(1, 5000) i"
+            )
+            cur.execute("ANALYZE payouts")
+            cur.execute(
+                "INSERT INTO payouts (payout_id, external_id, batch_id, user_id, amount_cents, pix_key_type, pix_key,"
+                " end_to_end_id) SELECT gen_random_uuid(), 'new-' || i, 'new', 'u', 100, 'EMAIL', 'a@b.com',"
+                " 'F' || lpad(i::text, 31, '0') FROM generate_series(1, 3000) i"
+            )
+            cur.execute("SELECT payout_id::text FROM payouts WHERE batch_id = 'new' ORDER BY payout_id LIMIT 11")
+            ids = [r[0] for r in cur.fetchall()]
+        repo = PayoutRepository(Database(url))
+        repo.db._connection().cursor_factory = _Recording  # instrumentation only: the real statements run
+        _Recording.seen = []
+        started = repo.start_attempts(ids[:10])
+        assert set(started) == set(ids[:10])
+        assert repo.complete_many([(p, 1, "completed") for p in ids[:9]]) == set(ids[:9])
+        assert repo.start_attempts([ids[10]]) and repo.finish(ids[10], PayoutStatus.FAILED, 1, "AC03", "closed")
+        assert repo.finish(ids[9], PayoutStatus.FAILED, 1, "AC03", "closed") is True
+        statements = [s for s in _Recording.seen if "UPDATE payouts" in s]  # not the events' INSERTs
+        repo.db.close()
+        assert len(statements) == 5  # two claims, one completion, two failures
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute("EXPLAIN " + statement)
+                plan = "\n".join(r[0] for r in cur.fetchall())
+                assert "payouts_open_idx" not in plan, f"{statement[:60]}...\n{plan}"
+                assert "payouts_pkey" in plan
+        conn.close()
