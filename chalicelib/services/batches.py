@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from ..adapters.sqs_queue import PayoutQueue
 from ..domain.batch_request import BatchRequest, is_identifier
 from ..domain.errors import BadRequest, Conflict, NotFound
 from ..domain.idempotency import batch_hash, plan_new_batch, replay_differences, truncate
+from ..domain.payout_ids import new_payout_ids
 from ..domain.report import Summary, batch_status, build_report
 from ..observability import count, logger
 
@@ -95,7 +95,7 @@ def _write_batch(
         plan = plan_new_batch(request, tx.existing_payouts([item.external_id for item in request.items]))
         if plan.conflicts:
             raise Conflict("some external_ids were already accepted with different content", truncate(plan.conflicts))
-        new_ids = {item.index: str(uuid.uuid4()) for item in plan.new_items}
+        new_ids = dict(zip((item.index for item in plan.new_items), new_payout_ids(len(plan.new_items)), strict=True))
         # The messages go out while the rows are written: settlement sends a message back while its
         # payout is not committed yet, and acknowledges it as unknown if this transaction rolls back.
         sending = queue.enqueue_in_background(list(new_ids.values()))
