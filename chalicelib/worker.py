@@ -87,11 +87,10 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     try:
         outcomes = settle_payouts(wiring.repository(), wiring.provider(), acquired) if acquired else {}
-        done = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - e.g. the database is down: every message comes back
         logger.warning("settlement failed; every message comes back", extra={"error": str(exc)})
         outcomes = dict.fromkeys(acquired, exc)
-        done = time.perf_counter()
+    done = time.perf_counter()
     settled: dict[str, list[str]] = defaultdict(list)
     for payout_id in acquired:
         outcome = outcomes[payout_id]
