@@ -96,6 +96,9 @@ def conform_chalice_error(response: Response) -> Response:
     return json_response({"error": {"code": code, "message": message}}, response.status_code, headers)
 
 
+_REPLACEMENT_CHARACTER = "\ufffd"
+
+
 class _DuplicateKey(ValueError):
     pass
 
@@ -115,7 +118,8 @@ def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, An
 def parse_json_body(raw: bytes | None, max_bytes: int) -> Any:
     """Decode a request body as strict UTF-8 JSON, or raise BadRequest / PayloadTooLarge.
 
-    Refused: an empty body, invalid UTF-8 (so UTF-16 and Latin-1 too), NaN and Infinity,
+    Refused: an empty body, invalid UTF-8 (so UTF-16 and Latin-1 too, and U+FFFD, which is what
+    a gateway makes of bytes that were not UTF-8), NaN and Infinity,
     a key repeated in one object, nesting too deep to decode. One leading UTF-8 byte order
     mark is ignored, as RFC 8259 allows.
     """
@@ -128,6 +132,10 @@ def parse_json_body(raw: bytes | None, max_bytes: int) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest("the request body is not valid UTF-8") from exc
+    # API Gateway hands the function text, not bytes: what was not UTF-8 arrives as U+FFFD, whatever
+    # charset the request declared. A body carrying it was not UTF-8 when it was sent.
+    if _REPLACEMENT_CHARACTER in text:
+        raise BadRequest("the request body is not valid UTF-8 (send UTF-8 whatever charset you declare)")
     try:
         return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicate_keys)
     except _DuplicateKey as exc:

@@ -22,6 +22,10 @@ _EMAIL_LOCAL_RE = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
 _DOMAIN_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _TLD_RE = re.compile(r"[a-z]{2,63}")
 _EVP_LIKE_RE = re.compile(r"[0-9A-Fa-f-]+")
+# Documents come bare or in their one canonical punctuation; "529/982/247/25" is a typo, not a CPF.
+_CPF_CANONICAL_RE = re.compile(r"[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}")
+_CNPJ_CANONICAL_RE = re.compile(r"[0-9A-Za-z]{2}\.[0-9A-Za-z]{3}\.[0-9A-Za-z]{3}/[0-9A-Za-z]{4}-[0-9]{2}")
+_DOCUMENT_MARKS = frozenset(".-/")
 
 _DOCUMENT_PUNCTUATION = str.maketrans("", "", ".-/")
 _PHONE_PUNCTUATION = str.maketrans("", "", " -().")
@@ -52,12 +56,13 @@ def parse_pix_key(raw: str) -> PixKey:
     """Detect the type of a Pix key, validate it and return its normalised form.
 
     Detection order: EVP (UUID), e-mail (contains "@"), phone (starts with
-    "+"), then CPF/CNPJ after removing the punctuation ". - /".
+    "+"), then CPF/CNPJ, bare or in their canonical punctuation
+    ("000.000.000-00", "00.000.000/0000-00").
 
     A bare 11-digit string is always a CPF, never a phone: DICT writes phones
     in E.164 with a leading "+", so "11912345678" is checked as a CPF and a
     phone must be given as "+5511912345678" (spaces, dashes, dots and
-    parentheses are accepted and removed).
+    parentheses are accepted and removed). Pix phone keys are Brazilian: +55 only.
     """
     if not isinstance(raw, str):
         raise InvalidPixKey("pix key must be a string")
@@ -75,7 +80,17 @@ def parse_pix_key(raw: str) -> PixKey:
     if text.startswith("+"):
         return PixKey(PixKeyType.PHONE, _normalise_phone(text))
 
-    compact = text.translate(_DOCUMENT_PUNCTUATION)
+    if _CPF_CANONICAL_RE.fullmatch(text) or _CNPJ_CANONICAL_RE.fullmatch(text):
+        compact = text.translate(_DOCUMENT_PUNCTUATION)
+    elif _DOCUMENT_MARKS.intersection(text):
+        looks_like_uuid = text.count("-") >= 4 or not text.replace("-", "").isdigit()
+        if _EVP_LIKE_RE.fullmatch(text) and text.count("-") >= 2 and looks_like_uuid:
+            raise InvalidPixKey("random pix key (EVP) must be a UUID like 8-4-4-4-12 hex digits")
+        raise InvalidPixKey(
+            "CPF and CNPJ pix keys must be bare or punctuated exactly as 000.000.000-00 or 00.000.000/0000-00"
+        )
+    else:
+        compact = text
     if _DIGITS_RE.fullmatch(compact):
         if len(compact) == 11:
             return PixKey(PixKeyType.CPF, _check_cpf(compact))
@@ -87,8 +102,6 @@ def parse_pix_key(raw: str) -> PixKey:
     upper = compact.upper()
     if compact.isascii() and _ALNUM_CNPJ_RE.fullmatch(upper):
         return PixKey(PixKeyType.CNPJ, _check_cnpj(upper))
-    if _EVP_LIKE_RE.fullmatch(text) and text.count("-") >= 2:
-        raise InvalidPixKey("random pix key (EVP) must be a UUID like 8-4-4-4-12 hex digits")
     raise InvalidPixKey("pix key is not a valid CPF, CNPJ, phone, e-mail or random key")
 
 
@@ -135,14 +148,15 @@ def _normalise_phone(text: str) -> str:
     phone = text.translate(_PHONE_PUNCTUATION)
     if not _E164_RE.fullmatch(phone):
         raise InvalidPixKey("phone pix key must be + followed by 3 to 16 digits (E.164)")
-    if phone.startswith("+55"):
-        national = phone[3:]
-        if len(national) not in (10, 11):
-            raise InvalidPixKey("Brazilian phone pix key must have a 2-digit area code and 8 or 9 digits")
-        if not 11 <= int(national[:2]) <= 99:
-            raise InvalidPixKey("Brazilian phone pix key has an invalid area code")
-        if len(national) == 11 and national[2] != "9":
-            raise InvalidPixKey("Brazilian 9-digit phone number must start with 9")
+    if not phone.startswith("+55"):
+        raise InvalidPixKey("phone pix key must be a Brazilian number: +55, a 2-digit area code and 8 or 9 digits")
+    national = phone[3:]
+    if len(national) not in (10, 11):
+        raise InvalidPixKey("Brazilian phone pix key must have a 2-digit area code and 8 or 9 digits")
+    if not 11 <= int(national[:2]) <= 99:
+        raise InvalidPixKey("Brazilian phone pix key has an invalid area code")
+    if len(national) == 11 and national[2] != "9":
+        raise InvalidPixKey("Brazilian 9-digit phone number must start with 9")
     return phone
 
 

@@ -244,6 +244,33 @@ def test_a_batch_of_the_maximum_size_is_accepted_and_every_payout_paid_exactly_o
             JSON,
             b'{"batch_id":"gw-B","items":[{"external_id":"gw-E","user_id":"Jos\xe9",'
             b'"amount_cents":100,"pix_key":"a@example.com"}]}',
+            400,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/batches",
+            {"Content-Type": "application/json; charset=windows-1252"},
+            '{"batch_id":"gw-B","items":[{"external_id":"gw-E","user_id":"Jo\u00e3o \u2013 caf\u00e9",'
+            '"amount_cents":100,"pix_key":"a@example.com"}]}'.encode("cp1252"),
+            400,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/batches",
+            JSON,
+            b'{"batch_id":"gw-B","items":[{"external_id":"gw-E","user_id":"u",'
+            b'"amount_cents":100,"pix_key":"+1 415 555 2671"}]}',
+            422,
+            "invalid_batch",
+        ),
+        (
+            "POST",
+            "/batches",
+            JSON,
+            b'{"batch_id":"gw-B","items":[{"external_id":"gw-E","user_id":"u",'
+            b'"amount_cents":100,"pix_key":"529/982/247/25"}]}',
             422,
             "invalid_batch",
         ),
@@ -260,7 +287,17 @@ def test_a_batch_of_the_maximum_size_is_accepted_and_every_payout_paid_exactly_o
         ("GET", "/batches/gw-B?limit=%C2%B2", {}, b"", 400, "bad_request"),
         ("GET", "/payouts/%2B1111111-1111-1111-1111-111111111111", {}, b"", 404, "not_found"),
     ],
-    ids=["latin-1 byte in user_id", "duplicate key", "text/plain", "NUL batch id", "superscript limit", "signed uuid"],
+    ids=[
+        "latin-1 byte in user_id",
+        "cp1252 declared as windows-1252",
+        "phone outside Brazil",
+        "CPF with slashes",
+        "duplicate key",
+        "text/plain",
+        "NUL batch id",
+        "superscript limit",
+        "signed uuid",
+    ],
 )
 def test_hostile_requests_through_api_gateway_get_their_4xx_and_store_nothing(
     stack, db, method, path, headers, body, status, code

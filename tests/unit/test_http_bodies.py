@@ -29,6 +29,8 @@ def test_one_utf8_byte_order_mark_is_ignored() -> None:
         (b" \n\t", "empty"),
         (b"\xef\xbb\xbf", "empty"),
         (b'{"a": "\xff"}', "UTF-8"),
+        ('{"a": "Jos\ufffd"}'.encode(), "UTF-8"),
+        ('{"a": "Jos\u00e9"}'.encode("cp1252"), "UTF-8"),
         ('{"a": 1}'.encode("utf-16"), "UTF-8"),
         (b'{"a": 1, "a": 2}', "repeats a key"),
         (b'[{"x": {"a": 1, "a": 1}}]', "repeats a key"),

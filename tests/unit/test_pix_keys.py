@@ -26,7 +26,6 @@ VALID_KEYS: list[tuple[str, PixKeyType, str]] = [
     ("+55 (11) 91234-5678", PixKeyType.PHONE, "+5511912345678"),
     ("+5511912345678", PixKeyType.PHONE, "+5511912345678"),
     ("+55 21 3456-7890", PixKeyType.PHONE, "+552134567890"),
-    ("+14155552671", PixKeyType.PHONE, "+14155552671"),
     ("u1@email.com", PixKeyType.EMAIL, "u1@email.com"),
     ("  Maria.Silva@Example.COM.br ", PixKeyType.EMAIL, "maria.silva@example.com.br"),
     ("123e4567-e89b-12d3-a456-426614174000", PixKeyType.EVP, "123e4567-e89b-12d3-a456-426614174000"),
@@ -154,8 +153,35 @@ def test_phone_that_is_not_e164_is_rejected(raw: str) -> None:
     assert "phone" in _rejection(raw)
 
 
-def test_foreign_e164_phone_is_accepted() -> None:
-    assert parse_pix_key("+1 (415) 555-2671") == PixKey(PixKeyType.PHONE, "+14155552671")
+@pytest.mark.parametrize("raw", ["+1 415 555 2671", "+14155552671", "+44 20 7946 0958", "+351 912 345 678"])
+def test_phone_outside_brazil_is_rejected(raw: str) -> None:
+    assert "+55" in _rejection(raw)
+
+
+# --- CPF and CNPJ punctuation ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "529/982/247/25",
+        "5.2.9.9.8.2.2.4.7.2.5",
+        "529-982-247-25",
+        "529.982.247.25",
+        "529982247-25",
+        "52998224725-",
+        "11/222/333/0001-81",
+        "11.222.333.0001-81",
+        "112.223.330/001-81",
+        "12.ABC.345.01DE-35",
+    ],
+)
+def test_document_with_other_punctuation_than_the_canonical_one_is_rejected(raw: str) -> None:
+    assert "000.000.000-00" in _rejection(raw)
+
+
+def test_canonical_cnpj_punctuation_is_accepted_for_numeric_cnpjs() -> None:
+    assert parse_pix_key("11.444.777/0001-61") == PixKey(PixKeyType.CNPJ, "11444777000161")
 
 
 def test_phone_with_non_ascii_digits_is_rejected() -> None:
