@@ -31,6 +31,16 @@ class Settings:
     sweep_stale_seconds: int
     sweep_limit: int
     unknown_payout_grace_seconds: int
+    efi_base_url: str
+    efi_secret_arn: str
+    efi_cert_file: str
+    efi_key_file: str
+    efi_ca_file: str
+    efi_credentials_file: str
+    efi_payer_key: str
+    efi_connect_timeout_seconds: float
+    efi_read_timeout_seconds: float
+    efi_max_connections: int
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -67,6 +77,20 @@ class Settings:
             sweep_limit=int(e.get("SWEEP_LIMIT", "5000")),
             # A message may arrive before its batch commits; past this age an unknown payout never will.
             unknown_payout_grace_seconds=int(e.get("UNKNOWN_PAYOUT_GRACE_SECONDS", "120")),
+            # PIX_PROVIDER=efi: the API host (homologation or production), and the account's certificate and
+            # credentials: one Secrets Manager secret on AWS (takes precedence), else files (PEM, credentials.json).
+            efi_base_url=e.get("EFI_BASE_URL", ""),
+            efi_secret_arn=e.get("EFI_SECRET_ARN", ""),
+            efi_cert_file=e.get("EFI_CERT_FILE", ""),
+            efi_key_file=e.get("EFI_KEY_FILE", ""),
+            efi_ca_file=e.get("EFI_CA_FILE", ""),
+            efi_credentials_file=e.get("EFI_CREDENTIALS_FILE", ""),
+            # The payer's own Pix key at Efí (pagador.chave of every send).
+            efi_payer_key=e.get("EFI_PAYER_KEY", ""),
+            efi_connect_timeout_seconds=float(e.get("EFI_CONNECT_TIMEOUT_SECONDS", "3")),
+            # A read that times out leaves the send's outcome unknown (asked before any re-send).
+            efi_read_timeout_seconds=float(e.get("EFI_READ_TIMEOUT_SECONDS", "10")),
+            efi_max_connections=int(e.get("EFI_MAX_CONNECTIONS", "10")),
         )
 
 

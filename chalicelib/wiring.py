@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from .adapters.efi import EfiCredentials, EfiProvider
 from .adapters.locks import PayoutLocks
 from .adapters.postgres import Database, PayoutRepository
 from .adapters.sandbox_pix import SandboxPixProvider
@@ -32,6 +33,8 @@ def reset() -> None:
     for db in (_cache.get("db"), _cache.get("provider_db")):
         if db is not None:
             db.close()
+    if _cache.get("efi_provider") is not None:
+        _cache["efi_provider"].close()
     _cache.clear()
     get_settings.cache_clear()
 
@@ -99,10 +102,42 @@ def dead_letters() -> DeadLetters:
     )
 
 
+def efi_credentials() -> EfiCredentials:
+    s = settings()
+    if s.efi_secret_arn:
+        return once(  # type: ignore[no-any-return]
+            "efi_credentials",
+            lambda: EfiCredentials.from_secret(boto3.client("secretsmanager", config=_boto_config()), s.efi_secret_arn),
+        )
+    return once(
+        "efi_credentials",
+        lambda: EfiCredentials.from_files(s.efi_cert_file, s.efi_key_file, s.efi_credentials_file, s.efi_ca_file),
+    )
+
+
+def efi_provider() -> EfiProvider:
+    s = settings()
+    if not s.efi_base_url:
+        raise RuntimeError("PIX_PROVIDER=efi needs EFI_BASE_URL")
+    return once(
+        "efi_provider",
+        lambda: EfiProvider(
+            s.efi_base_url,
+            efi_credentials(),
+            s.efi_payer_key,
+            connect_timeout=s.efi_connect_timeout_seconds,
+            read_timeout=s.efi_read_timeout_seconds,
+            max_connections=s.efi_max_connections,
+        ),
+    )
+
+
 def provider() -> PixProvider:
     s = settings()
+    if s.pix_provider == "efi":
+        return efi_provider()  # type: ignore[return-value]
     if s.pix_provider != "sandbox":
-        raise RuntimeError(f"unknown PIX_PROVIDER {s.pix_provider!r}; only 'sandbox' ships")
+        raise RuntimeError(f"unknown PIX_PROVIDER {s.pix_provider!r}; 'sandbox' or 'efi'")
     # The sandbox plays an external system: its own connection, its own commits.
     return once(
         "provider",

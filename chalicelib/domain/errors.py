@@ -61,6 +61,16 @@ class ProviderTransientError(ProviderError):
     code = "provider_transient"
 
 
+class ProviderThrottled(ProviderTransientError):
+    """The provider refused to take the call now (HTTP 429): nothing was sent; wait as it asks."""
+
+    code = "provider_throttled"
+
+    def __init__(self, message: str, retry_after_seconds: float, provider_code: str | None = None) -> None:
+        super().__init__(message, provider_code)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class ProviderOutcomeUnknown(ProviderError):
     """The call failed after it may have paid: ask the provider before sending again."""
 

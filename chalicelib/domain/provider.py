@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from .payout_status import PayoutEvent
+
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
@@ -22,6 +24,31 @@ class ExecutedTransfer:
     end_to_end_id: str
     amount_cents: int
     executed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SendReport:
+    """The provider's word on one send: its answer to a send or an ask, a callback, or a list entry.
+
+    A provider that settles asynchronously answers a send with event ACCEPTED (accepted, awaiting
+    confirmation); its later word is CONFIRMED (money moved) or REJECTED (with failure_code).
+    """
+
+    send_id: str
+    event: PayoutEvent
+    provider_status: str  # the provider's own word, as it spelled it
+    amount_cents: int | None = None
+    end_to_end_id: str | None = None  # assigned by the provider, not by us
+    pix_key: str | None = None
+    requested_at: datetime | None = None
+    settled_at: datetime | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    duplicate: bool = False  # the answer to a re-send of a known send id: nothing was paid twice
+
+    def __post_init__(self) -> None:
+        if self.event not in (PayoutEvent.ACCEPTED, PayoutEvent.CONFIRMED, PayoutEvent.REJECTED):
+            raise ValueError(f"a provider reports a send accepted, confirmed or rejected, not {self.event}")
 
 
 class PixProvider(Protocol):
