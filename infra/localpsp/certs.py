@@ -21,6 +21,10 @@ class ClientFiles:
     key: Path
     credentials: Path
 
+    @classmethod
+    def in_dir(cls, state_dir: Path) -> ClientFiles:
+        return cls(*(state_dir / name for name in ("ca.pem", "client-cert.pem", "client-key.pem", "credentials.json")))
+
 
 def issue(state_dir: Path, host: str) -> tuple[ssl.SSLContext, ClientFiles, dict[str, str]]:
     """A server context that demands a client certificate from the CA, and the client's files."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -29,7 +32,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.payout_status import PayoutEvent
 from chalicelib.domain.provider import SendReport, Transfer
 from chalicelib.domain.send_id import send_id_for
-from infra.localpsp import LocalPsp, PspConfig
+from infra.localpsp import ClientFiles, LocalPsp, PspConfig
 
 PAYER_KEY = "payer@pix-payouts.example"
 
@@ -443,3 +446,38 @@ def test_pix_provider_efi_wires_the_adapter_from_files_named_by_settings(start_p
         assert provider.send(transfer()).event is PayoutEvent.ACCEPTED
     finally:
         wiring.reset()
+
+
+def run_psp(state_dir: Path, url_file: Path) -> subprocess.Popen[bytes]:
+    """python -m infra.localpsp as the stack will run it: its own process, its URL in a file."""
+    url_file.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.localpsp", "--state-dir", str(state_dir), "--url-file", str(url_file)],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+    )
+    assert eventually(url_file.exists, seconds=30), "the local PSP did not write its URL"
+    return process
+
+
+def test_the_psp_runs_as_a_module_and_its_ledger_survives_a_restart(tmp_path: Path) -> None:
+    state, url_file = tmp_path / "psp", tmp_path / "psp_url"
+    payment = transfer()
+
+    for round_ in (1, 2):
+        process = run_psp(state, url_file)
+        try:
+            files = ClientFiles.in_dir(state)
+            credentials = EfiCredentials.from_files(
+                str(files.cert), str(files.key), str(files.credentials), str(files.ca)
+            )
+            provider = EfiProvider(url_file.read_text().strip(), credentials, PAYER_KEY)
+            try:
+                answer = provider.send(payment)
+                assert answer.duplicate is (round_ == 2)
+                assert [r.send_id for r in listed(provider)] == [send_id_for(payment.payout_id)]
+            finally:
+                provider.close()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
