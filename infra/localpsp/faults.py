@@ -5,7 +5,7 @@ fail:<SPI code>  accepted (201), then settled NAO_REALIZADO with erro.codigo = t
 error:<N>        the first N sends under an idEnvio answer 500 erro_aplicacao; nothing sent
 throttle:<N>     the first N sends under an idEnvio answer 429 with Retry-After; nothing sent
 timeout:<N>      the first N sends under an idEnvio are executed, then the answer never comes in time
-slow:<MS>        every call about the send waits MS milliseconds before answering
+slow:<MS>        the send waits MS milliseconds before it answers
 lost             settled, but the webhook never comes (polling must find it)
 duplicate        the webhook comes twice
 late:<MS>        the webhook comes MS milliseconds after the settlement

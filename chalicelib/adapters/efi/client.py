@@ -78,7 +78,7 @@ class EfiProvider:
                 accepted = report(payload)
             except NotEfiShape as exc:
                 raise ProviderOutcomeUnknown(f"provider accepted the send with an unreadable answer: {exc}") from exc
-            logger.info("send accepted by the provider", extra=_log_fields(transfer, send_id, accepted))
+            logger.debug("send accepted by the provider", extra=_log_fields(transfer, send_id, accepted))
             return accepted
         error = error_for(response.status_code, payload, response.headers)
         logger.warning(
