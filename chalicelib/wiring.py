@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
-from .adapters.efi import EfiCredentials, EfiProvider
 from .adapters.locks import PayoutLocks
 from .adapters.postgres import Database, PayoutRepository
 from .adapters.sandbox_pix import SandboxPixProvider
@@ -17,6 +16,9 @@ from .adapters.sqs_queue import DeadLetters, PayoutQueue
 from .domain.end_to_end import end_to_end_id_factory
 from .domain.provider import PixProvider
 from .settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from .adapters.efi import EfiCredentials, EfiProvider
 
 _cache: dict[str, Any] = {}
 
@@ -103,6 +105,10 @@ def dead_letters() -> DeadLetters:
 
 
 def efi_credentials() -> EfiCredentials:
+    # Imported on first use: a sandbox container never loads httpx, and importing the service's logger
+    # early (before Chalice configures its app logger of the same name) would change its level.
+    from .adapters.efi import EfiCredentials
+
     s = settings()
     if s.efi_secret_arn:
         return once(  # type: ignore[no-any-return]
@@ -116,6 +122,8 @@ def efi_credentials() -> EfiCredentials:
 
 
 def efi_provider() -> EfiProvider:
+    from .adapters.efi import EfiProvider
+
     s = settings()
     if not s.efi_base_url:
         raise RuntimeError("PIX_PROVIDER=efi needs EFI_BASE_URL")
