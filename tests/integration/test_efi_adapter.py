@@ -386,6 +386,22 @@ def test_webhooks_by_amount_are_lost_or_duplicated_while_the_ask_still_knows(sta
     assert known is not None and known.event is PayoutEvent.CONFIRMED
 
 
+def test_by_setting_every_webhook_comes_twice_and_jitter_reorders_them(start_psp, connect, receiver) -> None:
+    # Seed 7 draws jitters of 194, 91, 391, 43, 322 and 219 ms: far apart against sends milliseconds apart.
+    psp = start_psp(webhook_url=receiver.url, webhook_mode="duplicate", webhook_jitter_ms=600, seed=7)
+    provider = connect(psp)
+    payments = [transfer() for _ in range(6)]
+    for payment in payments:
+        provider.send(payment)
+    sent = [send_id_for(payment.payout_id) for payment in payments]
+
+    assert eventually(lambda: len(receiver.calls) >= 12)
+    arrived = [entry["gnExtras"]["idEnvio"] for entry in receiver.entries()]
+    assert sorted(arrived) == sorted(sent * 2)
+    first_arrivals = list(dict.fromkeys(arrived))
+    assert first_arrivals != sent
+
+
 def test_credentials_come_from_one_secrets_manager_secret(start_psp, aws) -> None:
     psp = start_psp()
     files = psp.client_files
