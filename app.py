@@ -1,4 +1,4 @@
-"""Chalice entry points: HTTP routes and the SQS settle handler. Glue only."""
+"""Chalice entry points: HTTP routes, the SQS fan-out and settle handlers, the sweeper. Glue only."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from chalicelib.api.http import (
     parse_json_body,
 )
 from chalicelib.domain.batch_request import parse_batch_request
+from chalicelib.fanout_worker import handle_fanout_event
 from chalicelib.observability import flush_metrics, logger
 from chalicelib.services import batches, recovery
 from chalicelib.worker import handle_dead_letter_event, handle_settle_event
@@ -49,7 +50,7 @@ def submit_batch() -> Response:
     request = parse_batch_request(body)
     logger.append_keys(batch_id=request.batch_id)
     try:
-        submission = batches.submit_batch(wiring.repository(), wiring.queue(), request, wiring.new_e2e_id)
+        submission = batches.submit_batch(wiring.repository(), wiring.fanout_plan(), request, wiring.new_e2e_id)
     finally:
         logger.remove_keys(["batch_id"])
         flush_metrics()
@@ -80,6 +81,14 @@ def get_payout(payout_id: str) -> Response:
     return json_response(batches.get_payout(wiring.repository(), payout_id), 200)
 
 
+@app.on_sqs_message(queue="payouts-fanout", batch_size=1)
+def fanout(event: SQSEvent) -> dict[str, Any]:
+    try:
+        return handle_fanout_event(event.to_dict(), event.context)
+    finally:
+        flush_metrics()
+
+
 @app.on_sqs_message(queue="payouts", batch_size=10)
 def settle(event: SQSEvent) -> dict[str, Any]:
     try:
@@ -103,6 +112,8 @@ def sweeper(event: CloudWatchEvent) -> dict[str, int]:
         return recovery.sweep(
             wiring.repository(),
             wiring.queue(),
+            wiring.outbox(),
+            wiring.fanout_queue(),
             grace_seconds=s.sweep_grace_seconds,
             stale_seconds=s.sweep_stale_seconds,
             limit=s.sweep_limit,

@@ -4,6 +4,8 @@ ingest floor = COPY of N payout rows into a scratch copy of `payouts` over one p
              + N messages sent with sequential SendMessageBatch calls (10 entries) to a scratch queue.
 settle floor = the same N queued messages drained by a no-op Lambda through an SQS event source
                mapping with the settle mapping's BatchSize and MaximumConcurrency.
+end-to-end floor = the ingest floor's COPY, then its sends while the no-op mapping drains the queue,
+               until the last message was handled.
 """
 
 from __future__ import annotations
@@ -137,18 +139,25 @@ def scratch_queue(sqs: Any, name: str, like_url: str) -> Iterator[ScratchQueue]:
         sqs.delete_queue(QueueUrl=dlq_url)
 
 
-def message_batches(n: int) -> list[list[dict[str, str]]]:
-    """n messages like the app's (`{"payout_id":"<uuid>"}`), in SendMessageBatch chunks of 10."""
-    bodies = [json.dumps({"payout_id": str(uuid.uuid4())}, separators=(",", ":")) for _ in range(n)]
+def message_batches(n: int, per_message: int = 1) -> list[list[dict[str, str]]]:
+    """n payouts in messages like the app's (`{"payout_id":"<uuid>"}`), in SendMessageBatch chunks of 10;
+    with per_message > 1, that many payout ids per message (`{"payout_ids":[...]}`), n / per_message messages."""
+    if per_message == 1:
+        bodies = [json.dumps({"payout_id": str(uuid.uuid4())}, separators=(",", ":")) for _ in range(n)]
+    else:
+        bodies = [
+            json.dumps({"payout_ids": [str(uuid.uuid4()) for _ in range(per_message)]}, separators=(",", ":"))
+            for _ in range(-(-n // per_message))
+        ]
     return [
         [{"Id": str(j), "MessageBody": body} for j, body in enumerate(bodies[i : i + SQS_BATCH])]
-        for i in range(0, n, SQS_BATCH)
+        for i in range(0, len(bodies), SQS_BATCH)
     ]
 
 
-def send_seconds(sqs: Any, queue_url: str, n: int) -> float:
-    """n messages with sequential SendMessageBatch calls; entries are built before the clock starts."""
-    batches = message_batches(n)
+def send_seconds(sqs: Any, queue_url: str, n: int, per_message: int = 1) -> float:
+    """n payouts' messages with sequential SendMessageBatch calls; entries are built before the clock starts."""
+    batches = message_batches(n, per_message)
     started = time.perf_counter()
     for entries in batches:
         resp = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
@@ -211,6 +220,25 @@ def drain_seconds(sqs: Any, queue_url: str, mapping_uuid: str, function_name: st
     last = last_invocation_end(function_name, seen_empty)
     end = last if last is not None and started < last <= seen_empty else seen_empty
     return end - started
+
+
+def end_to_end_seconds(
+    sqs: Any, queue_url: str, noop: NoopMapping, database_url: str, run_id: str, n: int, timeout: float
+) -> dict[str, float]:
+    """The end-to-end floor: COPY of n rows, then n sequential sends while the no-op mapping drains the
+    scratch queue, until the last invocation's end. The mapping is enabled before the COPY, so the
+    drain runs throughout, as settlement does in the service."""
+    set_mapping(noop.uuid, True)
+    try:
+        copy_s = copy_seconds(database_url, run_id, n)
+        started = time.time()
+        send_s = send_seconds(sqs, queue_url, n)
+        seen_empty = wait_empty(sqs, queue_url, timeout)
+        last = last_invocation_end(noop.function_name, seen_empty)
+    finally:
+        set_mapping(noop.uuid, False)
+    end = last if last is not None and started < last <= seen_empty else seen_empty
+    return {"copy_seconds": copy_s, "send_seconds": send_s, "seconds": copy_s + end - started}
 
 
 # -- settle floor: no-op function behind an event source mapping -----------------

@@ -1,4 +1,4 @@
-"""Measurements against the deployed API: ingest (POST /batches), settle (until terminal), read (pages)."""
+"""Measurements against the deployed API: ingest (POST /batches), enqueued (fan-out done), settle, read (pages)."""
 
 from __future__ import annotations
 
@@ -123,23 +123,44 @@ def accepted_at(logs: Any, log_group: str, batch_id: str, since: float) -> float
         kwargs["nextToken"] = page["nextToken"]
 
 
-def ingest_phases(db: Any, ingest: Ingest, accepted: float | None) -> dict[str, float]:
-    """Where the POST's time went, from timestamps the app leaves behind: batches.created_at (start of the
-    write transaction), the "batch accepted" log line (after its commit) and batches.enqueued_at (all sent)."""
+ENQUEUED_SQL = (
+    "SELECT count(*), count(done_at), sum((payload->>'end')::int - (payload->>'start')::int),"
+    " extract(epoch FROM max(done_at)) FROM outbox WHERE aggregate_id = %s AND kind = 'enqueue_payouts'"
+)
+
+
+def wait_enqueued(db: Any, batch_id: str, items: int, timeout: float, poll: float = 0.1) -> float:
+    """Block until the fan-out has sent every payout's message; returns the epoch at which the last of the
+    batch's outbox records was done (its last SendMessageBatch had returned), so polling does not blur it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.cursor() as cur:
+            cur.execute(ENQUEUED_SQL, (batch_id,))
+            records, done, covered, last = cur.fetchone()
+        if records and done == records:
+            if covered != items:
+                raise RuntimeError(f"batch {batch_id}: outbox records cover {covered} items, expected {items}")
+            return float(last)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"batch {batch_id}: {records - done} of {records} outbox records undone")
+        time.sleep(poll)
+
+
+def ingest_phases(db: Any, ingest: Ingest, accepted: float | None, enqueued: float) -> dict[str, float]:
+    """Where the time went, from timestamps the app leaves behind: batches.created_at (start of the write
+    transaction), the "batch accepted" log line (after its commit), the 201, and the fan-out's last
+    outbox record done (every message sent)."""
     with db.cursor() as cur:
-        cur.execute(
-            "SELECT extract(epoch FROM created_at), extract(epoch FROM enqueued_at) FROM batches WHERE batch_id = %s",
-            (ingest.batch_id,),
-        )
+        cur.execute("SELECT extract(epoch FROM created_at) FROM batches WHERE batch_id = %s", (ingest.batch_id,))
         row = cur.fetchone()
-    if row is None or row[1] is None:
+    if row is None:
         return {}
-    created, enqueued = float(row[0]), float(row[1])
+    created = float(row[0])
     phases = {"before_transaction": created - ingest.sent_at}
     if accepted is not None:
         phases["write_transaction"] = accepted - created
-        phases["enqueue"] = enqueued - accepted
+        phases["reply"] = ingest.answered_at - accepted
     else:
-        phases["write_transaction_and_enqueue"] = enqueued - created
-    phases["reply"] = ingest.answered_at - enqueued
+        phases["write_transaction_and_reply"] = ingest.answered_at - created
+    phases["fan_out_after_reply"] = enqueued - ingest.answered_at
     return {k: round(v, 3) for k, v in phases.items()}

@@ -91,7 +91,7 @@ def reset_peaks(pids: Iterable[int], proc: Path = PROC) -> int:
 
 def cpu_seconds(pid: int, proc: Path = PROC, reaped_children: bool = False) -> float:
     """User + system CPU time of a process so far (0 when it is gone); with `reaped_children`, plus
-    that of the children it has waited for (the API's forked senders live and die within a POST)."""
+    that of the children it has waited for (a child that lives and dies within an invocation)."""
     try:
         fields = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
@@ -119,6 +119,9 @@ def machine_busy_seconds(proc: Path = PROC) -> float:
     return (sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)) / CLOCK_TICKS
 
 
+_FUNCTION_GROUPS = (("apihandler", "api"), ("fanout", "fanout"), ("settle", "settle"))
+
+
 class CpuMeter:
     """CPU seconds spent by groups of processes between start() and stop(): our MiniStack, its Lambda
     workers by function, the Postgres backends (children of the postmaster), this process, and
@@ -136,14 +139,14 @@ class CpuMeter:
         groups: dict[str, list[int]] = {"ministack": [self._ms]}
         for w in lambda_workers(self._ms, self._proc):
             name = w.function_name.lower()
-            key = "api" if "apihandler" in name else "settle" if "settle" in name else "other_lambdas"
+            key = next((g for k, g in _FUNCTION_GROUPS if k in name), "other_lambdas")
             groups.setdefault(key, []).append(w.pid)
         if self._pm:
             groups["postgres"] = [self._pm, *children(self._pm, self._proc)]
         return groups
 
     def _cpu(self, group: str, pid: int) -> float:
-        # A Lambda worker's reaped children are its own work (forked senders); MiniStack's are the
+        # A Lambda worker's reaped children are its own work (anything it forks); MiniStack's are the
         # workers it has retired, already counted under their functions.
         return cpu_seconds(pid, self._proc, reaped_children=group not in ("ministack", "postgres"))
 

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-TARGETS = {"ingest": 1.2, "settle": 2.0}
+TARGETS = {"ingest": 0.3, "ingest_to_enqueued": 1.0, "settle": 2.0, "end_to_end": 2.0}
 REQUIRED = {
     "ingest": ("items", "seconds", "floor_seconds", "ratio"),
+    "ingest_to_enqueued": ("items", "seconds", "floor_seconds", "ratio"),
+    "end_to_end": ("items", "seconds", "floor_seconds", "ratio"),
     "settle": ("payouts", "seconds", "floor_seconds", "ratio"),
     "read": ("page_size", "p50_ms", "p95_ms"),
     "memory": ("api_peak_rss_mb", "settle_peak_rss_mb"),
@@ -60,9 +62,11 @@ def table(result: dict[str, Any]) -> str:
         f"ingest   {ing['items']:>6} items   {ing['seconds']:7.2f} s   floor {ing['floor_seconds']:6.2f} s"
         f"   ratio {ing['ratio']:5.2f}  (target <= {TARGETS['ingest']})  {verdict(ing['ratio'], TARGETS['ingest'])}",
         *_ingest_detail(ing),
+        *_figure("enqueued", result.get("ingest_to_enqueued"), "items", "ingest_to_enqueued"),
         f"settle   {st['payouts']:>6} payouts {st['seconds']:7.2f} s   floor {st['floor_seconds']:6.2f} s"
         f"   ratio {st['ratio']:5.2f}  (target <= {TARGETS['settle']})  {verdict(st['ratio'], TARGETS['settle'])}",
         *_settle_detail(st),
+        *_figure("e2e", result.get("end_to_end"), "items", "end_to_end"),
         f"read     page {rd['page_size']:>5}      p50 {rd['p50_ms']:7.1f} ms   p95 {rd['p95_ms']:7.1f} ms"
         f"   ({rd.get('pages', '?')} pages)",
         f"memory   api peak RSS {mem['api_peak_rss_mb']:6.1f} MB   settle peak RSS {mem['settle_peak_rss_mb']:6.1f} MB",
@@ -71,6 +75,17 @@ def table(result: dict[str, Any]) -> str:
         per_k = point.get("seconds_per_1000", point["seconds"] * 1000 / point["items"])
         lines.append(f"scaling  {point['items']:>6} items   {point['seconds']:7.2f} s   {per_k:6.3f} s per 1,000 items")
     return "\n".join(lines)
+
+
+def _figure(label: str, section: dict[str, Any] | None, unit: str, target: str) -> list[str]:
+    if not section:
+        return []
+    return [
+        f"{label:<8} {section[unit]:>6} {unit:<7} {section['seconds']:7.2f} s   floor {section['floor_seconds']:6.2f} s"
+        f"   ratio {section['ratio']:5.2f}  (target <= {TARGETS[target]})"
+        f"  {verdict(section['ratio'], TARGETS[target])}",
+        *_rounds(section),
+    ]
 
 
 def _pairs(values: dict[str, float], unit: str, digits: int = 2, skip_zero: bool = False) -> str:

@@ -1,4 +1,5 @@
-"""`make bench` entry point: ingest, settle, read, memory and scaling figures against their floors."""
+"""`make bench` entry point: ingest, enqueued, settle, end-to-end, read, memory and scaling figures against
+their floors."""
 
 from __future__ import annotations
 
@@ -111,8 +112,10 @@ def measure_round(
     label: str,
     meter: procs.CpuMeter,
 ) -> dict[str, Any]:
-    """One round: ingest floor, POST of args.items, ingest floor again, settle, then the no-op drain of the
-    second floor's messages. Floors and service are measured back to back, so drift hits both alike."""
+    """One round: ingest floor, POST of args.items (until 201, then until every message is enqueued),
+    ingest floor again, settle, the no-op drain of the second floor's messages; then the end-to-end view:
+    a second batch POSTed with settlement running until all are terminal, and its floor (COPY and sends
+    while the no-op drains). Floors and service are measured back to back, so drift hits both alike."""
     n = args.items
     floor_runs = [ingest_floor(sqs, q.url, stack.database_url, run_id, n, meter)]
     sqs.purge_queue(QueueUrl=q.url)
@@ -120,6 +123,7 @@ def measure_round(
     with paused as resume:
         meter.start()
         ing = measure.post_batch(stack, batch_body(run_id, label, n))
+        enqueued = measure.wait_enqueued(db, ing.batch_id, n, args.timeout)
         ingest_cpu = meter.stop()
         if not args.concurrent:  # adjacent to the POST while settle is still paused
             floor_runs.append(ingest_floor(sqs, q.url, stack.database_url, run_id, n, meter))
@@ -136,17 +140,28 @@ def measure_round(
     drain_s = floors.drain_seconds(sqs, q.url, noop.uuid, noop.function_name, args.timeout)
     drain_cpu = meter.stop()
     floors.set_mapping(noop.uuid, False)
+
+    e2e = measure.post_batch(stack, batch_body(run_id, f"{label}e2e", n))
+    e2e_s = measure.wait_terminal(db, e2e.batch_id, n, args.timeout) - e2e.sent_at
+    e2e_floor = floors.end_to_end_seconds(sqs, q.url, noop, stack.database_url, f"{run_id}-e2e", n, args.timeout)
+
     copy_s = sum(f["copy_seconds"] for f in floor_runs) / len(floor_runs)
     send_s = sum(f["send_seconds"] for f in floor_runs) / len(floor_runs)
+    enqueued_s = enqueued - ing.sent_at
     log(
-        f"round {label}: ingest {ing.seconds:.2f} s (floor {copy_s + send_s:.2f} s), "
-        f"settle {settle_s:.2f} s (floor {drain_s:.2f} s; {at_resume} terminal when timing started)"
+        f"round {label}: ingest {ing.seconds:.2f} s, enqueued {enqueued_s:.2f} s (floor {copy_s + send_s:.2f} s), "
+        f"settle {settle_s:.2f} s (floor {drain_s:.2f} s; {at_resume} terminal when timing started), "
+        f"end to end {e2e_s:.2f} s (floor {e2e_floor['seconds']:.2f} s)"
     )
     return {
         "ingest": ing,
+        "enqueued_at": enqueued,
         "ingest_seconds": ing.seconds,
         "ingest_floor_seconds": copy_s + send_s,
         "ingest_ratio": ratio(ing.seconds, copy_s + send_s),
+        "ingest_to_enqueued_seconds": enqueued_s,
+        "ingest_to_enqueued_floor_seconds": copy_s + send_s,
+        "ingest_to_enqueued_ratio": ratio(enqueued_s, copy_s + send_s),
         "ingest_floor": {"copy_seconds": copy_s, "send_seconds": send_s, "runs": floor_runs},
         "ingest_cpu": ingest_cpu,
         "settle_seconds": settle_s,
@@ -155,6 +170,10 @@ def measure_round(
         "settle_cpu": settle_cpu,
         "at_resume": at_resume,
         "drain_cpu": drain_cpu,
+        "end_to_end_seconds": e2e_s,
+        "end_to_end_floor_seconds": e2e_floor["seconds"],
+        "end_to_end_ratio": ratio(e2e_s, e2e_floor["seconds"]),
+        "end_to_end_floor": e2e_floor,
     }
 
 
@@ -165,7 +184,7 @@ def median_round(rounds: list[dict[str, Any]], key: Any) -> dict[str, Any]:
 
 
 def round_rows(rounds: list[dict[str, Any]], figure: str) -> list[dict[str, float]]:
-    """Each round's seconds, floor and ratio for `figure` ("ingest" or "settle"), as kept in the JSON."""
+    """Each round's seconds, floor and ratio for `figure` ("ingest", "settle", ...), as kept in the JSON."""
     return [
         {
             "seconds": round(r[f"{figure}_seconds"], 3),
@@ -174,6 +193,17 @@ def round_rows(rounds: list[dict[str, Any]], figure: str) -> list[dict[str, floa
         }
         for r in rounds
     ]
+
+
+def figure(median: dict[str, Any], rounds: list[dict[str, Any]], name: str, items: int) -> dict[str, Any]:
+    """A figure's section of the result: its median round's seconds, floor and ratio, and every round."""
+    return {
+        "items": items,
+        "seconds": round(median[f"{name}_seconds"], 3),
+        "floor_seconds": round(median[f"{name}_floor_seconds"], 3),
+        "ratio": round(median[f"{name}_ratio"], 2),
+        "rounds": round_rows(rounds, name),
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -212,19 +242,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             floors.send_seconds(sqs, q.url, WARMUP_ITEMS)
             floors.wait_empty(sqs, q.url, args.timeout)
             floors.set_mapping(noop.uuid, False)
-            log(f"{args.rounds} rounds of: ingest floor, ingest of {n} items, ingest floor, settle, no-op drain")
+            log(
+                f"{args.rounds} rounds of: ingest floor, ingest of {n} items until enqueued, ingest floor, settle,"
+                " no-op drain, end to end and its floor"
+            )
             rounds = [
                 measure_round(stack, db, sqs, q, noop, args, run_id, f"main{r}", meter) for r in range(args.rounds)
             ]
             workers = procs.lambda_workers(ms_pid)  # before the no-op function goes away
 
     ing_round = median_round(rounds, lambda r: r["ingest_ratio"])
+    enq_round = median_round(rounds, lambda r: r["ingest_to_enqueued_ratio"])
     settle_round = median_round(rounds, lambda r: r["settle_ratio"])
+    e2e_round = median_round(rounds, lambda r: r["end_to_end_ratio"])
     ing = ing_round["ingest"]
     accepted = measure.accepted_at(
         client("logs"), f"/aws/lambda/{stackctl.physical_id('APIHandler')}", ing.batch_id, ing.sent_at
     )
-    phases = measure.ingest_phases(db, ing, accepted)
+    phases = measure.ingest_phases(db, ing, accepted, ing_round["enqueued_at"])
 
     read_batch = rounds[-1]["ingest"].batch_id
     log(f"read: {args.read_passes} walk(s) of every page, limit={args.page_size}")
@@ -234,7 +269,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     copy_s, send_s = ing_round["ingest_floor"]["copy_seconds"], ing_round["ingest_floor"]["send_seconds"]
     settle_s = settle_round["settle_seconds"]
-    log(f"median rounds: ingest ratio {ing_round['ingest_ratio']:.2f}, settle ratio {settle_round['settle_ratio']:.2f}")
+    log(
+        f"median rounds: ingest ratio {ing_round['ingest_ratio']:.2f}, enqueued ratio "
+        f"{enq_round['ingest_to_enqueued_ratio']:.2f}, settle ratio {settle_round['settle_ratio']:.2f}, "
+        f"end to end ratio {e2e_round['end_to_end_ratio']:.2f}"
+    )
 
     median_seconds = median_round(rounds, lambda r: r["ingest_seconds"])["ingest_seconds"]
     scaling.append({"items": n, "seconds": round(median_seconds, 3), "settle_seconds": round(settle_s, 2)})
@@ -259,6 +298,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "runs": ing_round["ingest_floor"]["runs"],
             },
         },
+        "ingest_to_enqueued": {
+            **figure(enq_round, rounds, "ingest_to_enqueued", n),
+            "fanout_tasks": -(-n // stackctl.fanout_range_items()),
+        },
+        "end_to_end": {
+            **figure(e2e_round, rounds, "end_to_end", n),
+            "floor": {k: round(v, 3) for k, v in e2e_round["end_to_end_floor"].items()},
+        },
         "settle": {
             "payouts": n,
             "seconds": round(settle_s, 3),
@@ -281,6 +328,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "memory": {
             "api_peak_rss_mb": procs.peak_mb(workers, "apihandler"),
             "settle_peak_rss_mb": procs.peak_mb(workers, "settle"),
+            "fanout_peak_rss_mb": procs.peak_mb(workers, "fanout"),
             "ministack_peak_rss_mb": procs.process_hwm_mb(ms_pid),
             "workers": [
                 {"function": w.function_name, "pid": w.pid, "peak_rss_mb": round(w.hwm_kb / 1024, 1)} for w in workers

@@ -78,6 +78,14 @@ def settle_mapping_settings() -> dict[str, int]:
     return {"batch_size": int(props["BatchSize"]), "max_concurrency": int(props["ScalingConfig"]["MaximumConcurrency"])}
 
 
+def fanout_range_items() -> int:
+    """New payouts per fan-out task as deployed (the template sets no FANOUT_RANGE_ITEMS: the default)."""
+    sys.path.insert(0, str(ROOT))
+    from chalicelib.settings import Settings
+
+    return Settings.from_env({}).fanout_range_items
+
+
 def physical_id(logical_id: str) -> str:
     res = client("cloudformation").describe_stack_resource(StackName=CFN_STACK, LogicalResourceId=logical_id)
     return str(res["StackResourceDetail"]["PhysicalResourceId"])

@@ -15,8 +15,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply pending database migrations (safe to repeat)")
-    sweep = sub.add_parser("sweep", help="enqueue payouts the dual write missed, re-send stale ones")
-    sweep.add_argument("--grace-seconds", type=int, help="only batches older than this (default from settings)")
+    sweep = sub.add_parser("sweep", help="re-wake fan-outs that never finished, re-send stale payouts")
+    sweep.add_argument(
+        "--grace-seconds", type=int, help="outbox records wait this long after a wake-up (default from settings)"
+    )
     sweep.add_argument("--stale-seconds", type=int, help="re-send open payouts untouched this long")
     redrive = sub.add_parser(
         "dlq-redrive", help="reopen RETRIES_EXHAUSTED payouts and move dead letters back to the payouts queue"
@@ -31,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         result = recovery.sweep(
             wiring.repository(),
             wiring.queue(),
+            wiring.outbox(),
+            wiring.fanout_queue(),
             grace_seconds=s.sweep_grace_seconds if args.grace_seconds is None else args.grace_seconds,
             stale_seconds=s.sweep_stale_seconds if args.stale_seconds is None else args.stale_seconds,
             limit=s.sweep_limit,

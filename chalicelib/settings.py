@@ -13,6 +13,7 @@ class Settings:
     database_secret_arn: str
     payouts_queue_url: str
     payouts_dlq_url: str
+    fanout_queue_url: str
     idempotency_table: str
     payer_ispb: str
     pix_provider: str
@@ -20,7 +21,7 @@ class Settings:
     sandbox_latency_ms: int
     max_body_bytes: int
     enqueue_workers: int
-    enqueue_processes: int
+    fanout_range_items: int
     retry_base_seconds: float
     retry_max_seconds: float
     in_progress_retry_seconds: int
@@ -30,7 +31,6 @@ class Settings:
     sweep_grace_seconds: int
     sweep_stale_seconds: int
     sweep_limit: int
-    unknown_payout_grace_seconds: int
     efi_base_url: str
     efi_secret_arn: str
     efi_cert_file: str
@@ -51,6 +51,7 @@ class Settings:
             database_secret_arn=e.get("DATABASE_SECRET_ARN", ""),
             payouts_queue_url=e.get("PAYOUTS_QUEUE_URL", ""),
             payouts_dlq_url=e.get("PAYOUTS_DLQ_URL", ""),
+            fanout_queue_url=e.get("FANOUT_QUEUE_URL", ""),
             idempotency_table=e.get("IDEMPOTENCY_TABLE", "payouts-idempotency"),
             # ISPB of the paying institution; 8 digits, part of every end-to-end id
             payer_ispb=e.get("PIX_PAYER_ISPB", "99999999"),
@@ -60,8 +61,8 @@ class Settings:
             # Lambda's synchronous payload limit is 6 MB; keep headroom for the event envelope
             max_body_bytes=int(e.get("MAX_BODY_BYTES", str(5 * 1024 * 1024))),
             enqueue_workers=int(e.get("ENQUEUE_WORKERS", "8")),
-            # Processes sending one large batch's messages (PayoutQueue): one per CPU, at most 4.
-            enqueue_processes=int(e.get("ENQUEUE_PROCESSES", str(usable_cpus(4)))),
+            # New payouts per fan-out task: a 10,000-item batch becomes four tasks sent side by side.
+            fanout_range_items=int(e.get("FANOUT_RANGE_ITEMS", "2500")),
             retry_base_seconds=float(e.get("RETRY_BASE_SECONDS", "2")),
             retry_max_seconds=float(e.get("RETRY_MAX_SECONDS", "300")),
             in_progress_retry_seconds=int(e.get("IN_PROGRESS_RETRY_SECONDS", "5")),
@@ -75,8 +76,6 @@ class Settings:
             # Longer than the longest backoff (RETRY_MAX_SECONDS) plus a visibility timeout.
             sweep_stale_seconds=int(e.get("SWEEP_STALE_SECONDS", "900")),
             sweep_limit=int(e.get("SWEEP_LIMIT", "5000")),
-            # A message may arrive before its batch commits; past this age an unknown payout never will.
-            unknown_payout_grace_seconds=int(e.get("UNKNOWN_PAYOUT_GRACE_SECONDS", "120")),
             # PIX_PROVIDER=efi: the API host (homologation or production), and the account's certificate and
             # credentials: one Secrets Manager secret on AWS (takes precedence), else files (PEM, credentials.json).
             efi_base_url=e.get("EFI_BASE_URL", ""),
@@ -92,15 +91,6 @@ class Settings:
             efi_read_timeout_seconds=float(e.get("EFI_READ_TIMEOUT_SECONDS", "10")),
             efi_max_connections=int(e.get("EFI_MAX_CONNECTIONS", "10")),
         )
-
-
-def usable_cpus(cap: int) -> int:
-    """CPUs this process may run on, at most `cap` (Lambda shows its vCPUs; its CPU time follows memory)."""
-    try:
-        count = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        count = os.cpu_count() or 1
-    return max(1, min(cap, count))
 
 
 @lru_cache(maxsize=1)

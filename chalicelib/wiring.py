@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from .adapters.fanout_queue import FanoutQueue
 from .adapters.locks import PayoutLocks
+from .adapters.outbox import Outbox
 from .adapters.postgres import Database, PayoutRepository
 from .adapters.sandbox_pix import SandboxPixProvider
 from .adapters.secrets import database_url_from_secret
@@ -19,6 +21,7 @@ from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from .adapters.efi import EfiCredentials, EfiProvider
+    from .services.batches import FanoutPlan
 
 _cache: dict[str, Any] = {}
 
@@ -80,27 +83,36 @@ def repository() -> PayoutRepository:
     return once("repo", lambda: PayoutRepository(database()))
 
 
+def sqs() -> Any:
+    return once("sqs", lambda: boto3.client("sqs", config=_boto_config(settings().enqueue_workers * 2)))
+
+
 def queue() -> PayoutQueue:
     s = settings()
+    return once("queue", lambda: PayoutQueue(sqs(), s.payouts_queue_url, s.enqueue_workers))
 
-    def client() -> Any:
-        return boto3.client("sqs", config=_boto_config(s.enqueue_workers * 2))
 
-    return once(
-        "queue",
-        lambda: PayoutQueue(
-            client(), s.payouts_queue_url, s.enqueue_workers, processes=s.enqueue_processes, client_factory=client
-        ),
-    )
+def outbox() -> Outbox:
+    return once("outbox", lambda: Outbox(database()))
+
+
+def fanout_queue() -> FanoutQueue:
+    return once("fanout_queue", lambda: FanoutQueue(sqs(), settings().fanout_queue_url))
+
+
+def fanout_plan() -> FanoutPlan:
+    # Imported on first use, like the Efí adapter: the services import the service's logger (see efi_credentials).
+    from .services.batches import FanoutPlan
+
+    s = settings()
+    return once("fanout_plan", lambda: FanoutPlan(fanout_queue(), s.fanout_range_items, s.sweep_grace_seconds))
 
 
 def dead_letters() -> DeadLetters:
     s = settings()
     return once(
         "dlq",
-        lambda: DeadLetters(
-            once("sqs", lambda: boto3.client("sqs", config=_boto_config())), s.payouts_dlq_url, s.payouts_queue_url
-        ),
+        lambda: DeadLetters(sqs(), s.payouts_dlq_url, s.payouts_queue_url),
     )
 
 

@@ -97,14 +97,13 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if isinstance(outcome, Settled):
             settled[outcome.outcome].append(payout_id)
             continue
-        if isinstance(outcome, UnknownPayout) and _age_seconds(messages[payout_id]) > s.unknown_payout_grace_seconds:
+        if isinstance(outcome, UnknownPayout):
+            # Messages leave only after their batch commits (the fan-out reads them from the database).
             logger.error("message for a payout that does not exist", extra={"payout_id": payout_id})
-            continue  # its batch's transaction rolled back: nothing to pay
+            continue
         _release(payout_id, owner)
         if isinstance(outcome, RetryLater):
             send_back(payout_id, backoff_seconds(outcome.attempt, s.retry_base_seconds, s.retry_max_seconds))
-        elif isinstance(outcome, UnknownPayout):
-            send_back(payout_id, s.in_progress_retry_seconds)  # its batch is still committing
         else:
             logger.error("payout not settled", extra={"payout_id": payout_id, "error": repr(outcome)})
             send_back(payout_id, s.in_progress_retry_seconds)
@@ -114,11 +113,6 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         extra={**settled, "held": held, "failed_messages": len(failures), **timings, **metric_fields()},
     )
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
-
-
-def _age_seconds(records: list[SQSRecord]) -> float:
-    sent = min(int(r.attributes.sent_timestamp) for r in records)
-    return time.time() - sent / 1000
 
 
 def _final(payout_ids: list[str]) -> set[str]:

@@ -62,6 +62,7 @@ OUT_FILES = {
     "database_url": STACK_DIR / "database_url",
     "queue_url": STACK_DIR / "queue_url",
     "dlq_url": STACK_DIR / "dlq_url",
+    "fanout_url": STACK_DIR / "fanout_url",
     "lock_table": STACK_DIR / "lock_table",
     "api_key": STACK_DIR / "api_key",
 }
@@ -695,6 +696,7 @@ def cmd_up(_args=None) -> int:
     write(OUT_FILES["api_url"], api_url)
     write(OUT_FILES["queue_url"], outputs.get("QueueUrl", ""))
     write(OUT_FILES["dlq_url"], outputs.get("DlqUrl", ""))
+    write(OUT_FILES["fanout_url"], outputs.get("FanoutQueueUrl", ""))
     write(OUT_FILES["lock_table"], outputs.get("LockTable", ""))
     write_api_key(outputs)
     status, body = wait_health(api_url)
@@ -770,7 +772,7 @@ def cmd_deploy(args) -> int:
     chalice_package(args.chalice_stage)
     outputs = deploy(args.database_url)
     log(f"deployed {TARGET['stack']} in {time.monotonic() - t0:.1f} s")
-    for key in ("EndpointURL", "ApiKeyId", "QueueUrl", "DlqUrl", "LockTable"):
+    for key in ("EndpointURL", "ApiKeyId", "QueueUrl", "DlqUrl", "FanoutQueueUrl", "LockTable"):
         if key in outputs:
             print(f"{key}: {outputs[key]}")
     return 0
@@ -783,6 +785,7 @@ def _env_values() -> dict[str, str]:
         "DATABASE_URL": read(OUT_FILES["database_url"]) or "",
         "PAYOUTS_QUEUE_URL": read(OUT_FILES["queue_url"]) or "",
         "PAYOUTS_DLQ_URL": read(OUT_FILES["dlq_url"]) or "",
+        "FANOUT_QUEUE_URL": read(OUT_FILES["fanout_url"]) or "",
         "IDEMPOTENCY_TABLE": read(OUT_FILES["lock_table"]) or "",
         "POWERTOOLS_SERVICE_NAME": "pix-payouts",
         "AWS_ENDPOINT_URL": ENDPOINT,
@@ -836,7 +839,7 @@ def cmd_status(_args=None) -> int:
         ok = ok and code == 200
     else:
         print(f"api        : {api_url or '-'}")
-    for name in ("queue_url", "dlq_url", "lock_table"):
+    for name in ("queue_url", "dlq_url", "fanout_url", "lock_table"):
         print(f"{name:11}: {read(OUT_FILES[name]) or '-'}")
     return 0 if ok else 3
 

@@ -113,6 +113,7 @@ class BatchWriter:
 
     def __init__(self, cur: psycopg2.extensions.cursor) -> None:
         self._cur = cur
+        self.cursor = cur  # for other tables written in the same transaction (adapters/outbox.py)
 
     def insert_batch(self, batch_id: str, request_hash: str, item_count: int) -> str | None:
         """Claim batch_id. Returns None if this call created it, else the stored request hash.
@@ -211,10 +212,6 @@ class PayoutRepository:
     def ping(self) -> None:
         with self.db.transaction() as cur:
             cur.execute("SELECT 1")
-
-    def mark_enqueued(self, batch_id: str) -> None:
-        with self.db.transaction() as cur:
-            cur.execute("UPDATE batches SET enqueued_at = now() WHERE batch_id = %s", (batch_id,))
 
     # -- reads ---------------------------------------------------------------
 
@@ -346,23 +343,6 @@ class PayoutRepository:
             self._event(cur, payout_id, event, None, None, attempt, code, detail)
 
     # -- recovery: sweeper, dead letters, redrive -------------------------------
-
-    def unenqueued_batches(self, older_than_seconds: int, limit: int = 100) -> list[str]:
-        with self.db.transaction() as cur:
-            cur.execute(
-                "SELECT batch_id FROM batches WHERE enqueued_at IS NULL"
-                " AND created_at < now() - make_interval(secs => %s) ORDER BY created_at LIMIT %s",
-                (older_than_seconds, limit),
-            )
-            return [r[0] for r in cur.fetchall()]
-
-    def open_payouts_of_batch(self, batch_id: str) -> list[str]:
-        with self.db.transaction() as cur:
-            cur.execute(
-                "SELECT payout_id::text FROM payouts WHERE batch_id = %s AND status IN ('Pending', 'Processing')",
-                (batch_id,),
-            )
-            return [r[0] for r in cur.fetchall()]
 
     def claim_stale_payouts(self, stale_seconds: int, limit: int) -> list[str]:
         """Open payouts untouched for stale_seconds (and not re-sent since); marks them re-sent now."""

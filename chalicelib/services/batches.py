@@ -6,18 +6,19 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from ..adapters.fanout_queue import FanoutQueue
+from ..adapters.outbox import add_enqueue_tasks
 from ..adapters.postgres import PayoutRepository, is_external_id_race
-from ..adapters.sqs_queue import PayoutQueue
 from ..domain.batch_request import BatchRequest, is_identifier
 from ..domain.errors import BadRequest, Conflict, NotFound
 from ..domain.idempotency import batch_hash, plan_new_batch, replay_differences, truncate
 from ..domain.payout_ids import new_payout_ids
 from ..domain.report import Summary, batch_status, build_report
 from ..observability import count, logger
+from .fanout import plan_ranges
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -46,38 +47,47 @@ class Submission:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class FanoutPlan:
+    """How a new batch's messages go out after the commit: item ranges per outbox record, and where to."""
+
+    wakeups: FanoutQueue
+    range_items: int
+    grace_seconds: int  # the sweeper leaves a new record alone this long: its wake-up is on the way
+
+
 def submit_batch(
-    repo: PayoutRepository, queue: PayoutQueue, request: BatchRequest, new_e2e_id: Callable[[], str]
+    repo: PayoutRepository, fanout: FanoutPlan, request: BatchRequest, new_e2e_id: Callable[[], str]
 ) -> Submission:
+    """Write the batch and its outbox records in one transaction, commit, then wake the fan-out once.
+
+    Nothing else is sent from here: the fan-out function enqueues the payouts from the outbox.
+    """
     digest = batch_hash(request)
     for round_ in range(_RACE_RETRIES):
         try:
-            # Only the round that commits counts: a rolled-back round's messages name no payout.
-            submission, sending = _write_batch(repo, queue, request, digest, new_e2e_id)
+            submission, outbox_ids = _write_batch(repo, fanout, request, digest, new_e2e_id)
             break
         except Exception as exc:
             if not is_external_id_race(exc) or round_ == _RACE_RETRIES - 1:
                 raise
             logger.info("external_id race, re-planning", extra={"batch_id": request.batch_id})
-    if sending is None:
-        return submission
-    unsent = sending.result()
-    if unsent:
-        # The batch is committed; the sweeper enqueues what is left. Never fail the request here.
-        logger.error("payouts not enqueued", extra={"batch_id": request.batch_id, "unsent": len(unsent)})
-        count("PayoutsNotEnqueued", len(unsent))
-        return submission
-    repo.mark_enqueued(request.batch_id)
+    if outbox_ids:
+        try:
+            fanout.wakeups.wake(outbox_ids)
+        except Exception:  # noqa: BLE001 - the batch is committed; the sweeper wakes its records. Never fail here.
+            logger.exception("fan-out not woken", extra={"batch_id": request.batch_id, "outbox_ids": outbox_ids})
+            count("FanoutWakeupsFailed")
     return submission
 
 
 def _write_batch(
     repo: PayoutRepository,
-    queue: PayoutQueue,
+    fanout: FanoutPlan,
     request: BatchRequest,
     digest: str,
     new_e2e_id: Callable[[], str],
-) -> tuple[Submission, Future[list[str]] | None]:
+) -> tuple[Submission, list[int]]:
     with repo.batch_writer() as tx:
         stored_hash = tx.insert_batch(request.batch_id, digest, len(request.items))
         if stored_hash is not None:
@@ -90,15 +100,12 @@ def _write_batch(
                 for i, pid, dup, origin, fp in stored
                 if dup
             ]
-            return Submission(False, request.batch_id, [row[1] for row in stored], duplicates), None
+            return Submission(False, request.batch_id, [row[1] for row in stored], duplicates), []
 
         plan = plan_new_batch(request, tx.existing_payouts([item.external_id for item in request.items]))
         if plan.conflicts:
             raise Conflict("some external_ids were already accepted with different content", truncate(plan.conflicts))
         new_ids = dict(zip((item.index for item in plan.new_items), new_payout_ids(len(plan.new_items)), strict=True))
-        # The messages go out while the rows are written: settlement sends a message back while its
-        # payout is not committed yet, and acknowledges it as unknown if this transaction rolls back.
-        sending = queue.enqueue_in_background(list(new_ids.values()))
         tx.insert_payouts(request.batch_id, plan.new_items, new_ids, new_e2e_id)
         payout_ids: list[str] = []
         rows: list[tuple[int, str, bool]] = []
@@ -116,6 +123,8 @@ def _write_batch(
                 )
             payout_ids.append(pid)
         tx.insert_batch_items(request.batch_id, rows)
+        ranges = plan_ranges(sorted(new_ids), fanout.range_items)
+        outbox_ids = add_enqueue_tasks(tx.cursor, request.batch_id, ranges, fanout.grace_seconds)
     count("BatchesAccepted")
     count("PayoutsAccepted", len(new_ids))
     count("DuplicateItems", len(duplicates))
@@ -126,9 +135,10 @@ def _write_batch(
             "items": len(request.items),
             "new_payouts": len(new_ids),
             "duplicates": len(duplicates),
+            "outbox_records": len(outbox_ids),
         },
     )
-    return Submission(True, request.batch_id, payout_ids, duplicates), sending
+    return Submission(True, request.batch_id, payout_ids, duplicates), outbox_ids
 
 
 def encode_cursor(index: int) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..adapters.fanout_queue import FanoutQueue
+from ..adapters.outbox import ENQUEUE_PAYOUTS, Outbox
 from ..adapters.postgres import PayoutRepository
 from ..adapters.sqs_queue import DeadLetters, PayoutQueue
 from ..domain.provider import PixProvider
@@ -15,27 +17,32 @@ class StillInFlight(Exception):
 
 
 def sweep(
-    repo: PayoutRepository, queue: PayoutQueue, *, grace_seconds: int, stale_seconds: int, limit: int
+    repo: PayoutRepository,
+    queue: PayoutQueue,
+    outbox: Outbox,
+    wakeups: FanoutQueue,
+    *,
+    grace_seconds: int,
+    stale_seconds: int,
+    limit: int,
 ) -> dict[str, int]:
-    """Enqueue what the dual write missed, and re-send payouts that have sat open too long.
+    """Re-wake fan-outs that never finished, and re-send payouts that have sat open too long.
 
-    A second message for a payout is harmless: the lock and the status guard make it a no-op.
+    An outbox record is due when its wake-up may have been lost (SQS down after the commit) or its
+    fan-out died: undone, unleased, untouched for grace_seconds. A second wake-up or a second
+    message for a payout is harmless: the lease, the lock and the status guard make it a no-op.
     """
-    report = {"batches": 0, "batch_payouts": 0, "stale_payouts": 0, "unsent": 0}
-    for batch_id in repo.unenqueued_batches(grace_seconds):
-        ids = repo.open_payouts_of_batch(batch_id)
-        unsent = queue.enqueue(ids)
-        report["batches"] += 1
-        report["batch_payouts"] += len(ids)
-        report["unsent"] += len(unsent)
-        if not unsent:
-            repo.mark_enqueued(batch_id)
+    report = {"outbox_records": 0, "unwoken": 0, "stale_payouts": 0, "unsent": 0}
+    due = outbox.due(ENQUEUE_PAYOUTS, grace_seconds, limit)
+    report["outbox_records"] = len(due)
+    report["unwoken"] = len(wakeups.wake_each(due)) if due else 0
     stale = repo.claim_stale_payouts(stale_seconds, limit)
     report["stale_payouts"] = len(stale)
     report["unsent"] += len(queue.enqueue(stale))
-    count("SweptPayouts", report["batch_payouts"] + report["stale_payouts"])
+    count("SweptPayouts", report["stale_payouts"])
+    count("SweptOutboxRecords", report["outbox_records"])
     if any(report.values()):
-        logger.warning("sweeper re-enqueued payouts", extra=report)
+        logger.warning("sweeper re-woke fan-outs or re-enqueued payouts", extra=report)
     return report
 
 

@@ -24,8 +24,8 @@ class RetryLater(Exception):
 
 
 class UnknownPayout(Exception):
-    """No such payout: not committed yet (its message went out during the batch's transaction),
-    or never (that transaction rolled back). The caller decides by the message's age."""
+    """No such payout. Its message can only come from outside the service: the fan-out sends a
+    payout's message after its batch commits, reading the payout from the database."""
 
     def __init__(self, payout_id: str) -> None:
         super().__init__(f"payout {payout_id} is not in the database")

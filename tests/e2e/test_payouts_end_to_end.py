@@ -146,6 +146,9 @@ def test_eight_identical_posts_racing_create_one_set_of_payouts_paid_once(stack,
     page = wait_until_settled(stack, body["batch_id"])
     assert page["summary"]["completed"] == 20
     assert ledger_rows(db, ids) == {pid: 1 for pid in ids}
+    with db.cursor() as cur:  # one fan-out task, written by the one request that created the batch
+        cur.execute("SELECT count(*), count(done_at) FROM outbox WHERE aggregate_id = %s", (body["batch_id"],))
+        assert cur.fetchone() == (1, 1)
 
 
 def wait_for_status(stack: Any, pid: str, status: str, deadline: float = 120.0) -> dict[str, Any]:
@@ -216,9 +219,13 @@ def test_a_batch_of_the_maximum_size_is_accepted_and_every_payout_paid_exactly_o
     resp = post(stack, body)
     assert resp.status_code == 201, resp.text[:500]
     assert resp.json()["received_items"] == 10_000
-    with db.cursor() as cur:
-        cur.execute("SELECT item_count, enqueued_at IS NOT NULL FROM batches WHERE batch_id = %s", (body["batch_id"],))
-        assert cur.fetchone() == (10_000, True)
+    with db.cursor() as cur:  # committed with its fan-out tasks, four ranges sent side by side
+        cur.execute(
+            "SELECT b.item_count, count(o.*), sum((o.payload->>'end')::int - (o.payload->>'start')::int)"
+            " FROM batches b JOIN outbox o ON o.aggregate_id = b.batch_id WHERE b.batch_id = %s GROUP BY 1",
+            (body["batch_id"],),
+        )
+        assert cur.fetchone() == (10_000, 4, 10_000)
     page = stack.get(f"/batches/{body['batch_id']}?limit=1000").json()
     assert page["summary"]["total"] == 10_000 and len(page["payouts"]) == 1000 and page["next_cursor"]
     too_big = post(stack, batch(*[item() for _ in range(10_001)]))
@@ -232,6 +239,8 @@ def test_a_batch_of_the_maximum_size_is_accepted_and_every_payout_paid_exactly_o
             (body["batch_id"],),
         )
         assert cur.fetchone() == (10_000, 10_000)
+        cur.execute("SELECT count(*) FROM outbox WHERE aggregate_id = %s AND done_at IS NULL", (body["batch_id"],))
+        assert cur.fetchone() == (0,)
 
 
 @pytest.mark.parametrize(

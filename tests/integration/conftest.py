@@ -19,9 +19,23 @@ from chalicelib import wiring
 REGION = "us-east-1"
 
 
+def queue_with_dlq(sqs: Any, name: str, visibility: int) -> tuple[str, str]:
+    """A queue redriving to `<name>-dlq` after 5 receives, as in infra/template.json: (url, dlq url)."""
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+            "VisibilityTimeout": str(visibility),
+        },
+    )["QueueUrl"]
+    return url, dlq
+
+
 @contextmanager
 def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """moto's SQS queue (with its DLQ) and the idempotency table."""
+    """moto's SQS queues (payouts and fan-out, each with its DLQ) and the idempotency table."""
     for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -29,15 +43,8 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
         sqs = boto3.client("sqs", region_name=REGION)
-        dlq = sqs.create_queue(QueueName="payouts-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        queue = sqs.create_queue(
-            QueueName="payouts",
-            Attributes={
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
-                "VisibilityTimeout": "180",
-            },
-        )["QueueUrl"]
+        queue, dlq = queue_with_dlq(sqs, "payouts", visibility=180)
+        fanout, _ = queue_with_dlq(sqs, "payouts-fanout", visibility=360)
         ddb = boto3.client("dynamodb", region_name=REGION)
         ddb.create_table(
             TableName="payouts-idempotency",
@@ -45,7 +52,14 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        yield {"sqs": sqs, "queue_url": queue, "dlq_url": dlq, "dynamodb": ddb, "table": "payouts-idempotency"}
+        yield {
+            "sqs": sqs,
+            "queue_url": queue,
+            "dlq_url": dlq,
+            "fanout_url": fanout,
+            "dynamodb": ddb,
+            "table": "payouts-idempotency",
+        }
 
 
 @contextmanager
@@ -54,9 +68,8 @@ def configured_app(aws: dict[str, Any], database_url: str, monkeypatch: pytest.M
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("PAYOUTS_QUEUE_URL", aws["queue_url"])
     monkeypatch.setenv("IDEMPOTENCY_TABLE", aws["table"])
+    monkeypatch.setenv("FANOUT_QUEUE_URL", aws["fanout_url"])
     monkeypatch.setenv("RETRY_BASE_SECONDS", "1")
-    # moto keeps its queues in this process's memory: a forked sender would send into its own copy.
-    monkeypatch.setenv("ENQUEUE_PROCESSES", "1")
     wiring.reset()
     try:
         yield aws

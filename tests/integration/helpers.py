@@ -49,16 +49,21 @@ def post(client: Any, body: Any, raw: bytes | str | None = None) -> Any:
     )
 
 
-def sqs_event(*payout_ids: str, receipt_handles: list[str] | None = None, sent_ms: int | None = None) -> dict[str, Any]:
-    """An SQS event whose records have distinct messageIds (Chalice's generator reuses one), sent now."""
-    sent = str(int(time.time() * 1000) if sent_ms is None else sent_ms)
+def sqs_event(*payout_ids: str, receipt_handles: list[str] | None = None) -> dict[str, Any]:
+    """An SQS event whose records have distinct messageIds (Chalice's generator reuses one)."""
+    return sqs_records([json.dumps({"payout_id": pid}) for pid in payout_ids], receipt_handles)
+
+
+def sqs_records(bodies: list[str], receipt_handles: list[str] | None = None) -> dict[str, Any]:
+    """An SQS event with these message bodies, sent now."""
+    sent = str(int(time.time() * 1000))
     records = []
-    for n, pid in enumerate(payout_ids):
+    for n, body in enumerate(bodies):
         records.append(
             {
                 "messageId": str(uuid.uuid4()),
                 "receiptHandle": (receipt_handles or [])[n] if receipt_handles else f"rh-{uuid.uuid4().hex}",
-                "body": json.dumps({"payout_id": pid}),
+                "body": body,
                 "attributes": {
                     "ApproximateReceiveCount": "1",
                     "SentTimestamp": sent,
@@ -73,3 +78,25 @@ def sqs_event(*payout_ids: str, receipt_handles: list[str] | None = None, sent_m
             }
         )
     return {"Records": records}
+
+
+def wakeups(aws: dict[str, Any]) -> list[dict[str, Any]]:
+    """Receive (and so hide) every wake-up message visible on the fan-out queue."""
+    out: list[dict[str, Any]] = []
+    while msgs := aws["sqs"].receive_message(QueueUrl=aws["fanout_url"], MaxNumberOfMessages=10).get("Messages", []):
+        out += msgs
+    return out
+
+
+def fan_out(client: Any, aws: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run the fan-out function on every wake-up, as the queue's event source mapping would, until none
+    is left (the first one wakes the others); returns each invocation's result."""
+    results = []
+    while msgs := wakeups(aws):
+        for m in msgs:
+            event = sqs_records([m["Body"]], [m["ReceiptHandle"]])
+            result = client.lambda_.invoke("fanout", event).payload
+            if not result["batchItemFailures"]:
+                aws["sqs"].delete_message(QueueUrl=aws["fanout_url"], ReceiptHandle=m["ReceiptHandle"])
+            results.append(result)
+    return results

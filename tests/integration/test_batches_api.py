@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.integration.helpers import batch, item, post, seed_batch, unique
+from tests.integration.helpers import batch, fan_out, item, post, seed_batch, unique
 
 
 def queued_payout_ids(aws: dict[str, Any]) -> list[str]:
@@ -25,17 +25,21 @@ def test_the_seed_batch_is_accepted_with_one_payout_per_item_and_one_message_eac
     assert out["batch_id"] == body["batch_id"]
     assert out["received_items"] == 2
     assert len(set(out["payout_ids"])) == 2
+    assert queued_payout_ids(app_env) == []  # nothing for SQS inside the request but the fan-out's wake-up
+    fan_out(client, app_env)
     assert sorted(queued_payout_ids(app_env)) == sorted(out["payout_ids"])
 
 
 def test_replaying_a_batch_returns_the_same_payout_ids_and_enqueues_nothing(client, app_env):
     body = batch(item(), item(), item())
     first = post(client, body)
+    fan_out(client, app_env)
     queued_payout_ids(app_env)
     again = post(client, body)
     assert again.status_code == 200
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.json_body["payout_ids"] == first.json_body["payout_ids"]
+    fan_out(client, app_env)
     assert queued_payout_ids(app_env) == []
 
 
@@ -64,6 +68,7 @@ def test_the_same_batch_id_with_other_items_is_a_conflict_naming_the_difference(
 def test_an_external_id_already_paid_in_another_batch_is_reported_as_a_duplicate_and_not_enqueued(client, app_env):
     shared = item()
     first = post(client, batch(shared))
+    fan_out(client, app_env)
     queued_payout_ids(app_env)
     fresh = item()
     resp = post(client, batch(dict(shared), fresh))
@@ -78,6 +83,7 @@ def test_an_external_id_already_paid_in_another_batch_is_reported_as_a_duplicate
             "batch_id": first.json_body["batch_id"],
         }
     ]
+    fan_out(client, app_env)
     assert queued_payout_ids(app_env) == [out["payout_ids"][1]]
     page = client.http.get(f"/batches/{out['batch_id']}").json_body
     assert page["summary"]["duplicates"] == 1 and page["summary"]["pending"] == 1

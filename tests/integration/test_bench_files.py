@@ -63,12 +63,14 @@ def test_cpu_meter_groups_processes_by_function_and_counts_newcomers_from_zero(t
     fake_process(tmp_path, 100, 1, 0, None)  # MiniStack
     fake_process(tmp_path, 101, 100, 0, "pix-payouts-APIHandler-B2B")
     fake_process(tmp_path, 102, 100, 0, "pix-payouts-Settle-813")
+    fake_process(tmp_path, 104, 100, 0, "pix-payouts-Fanout-C3D")
     fake_process(tmp_path, 300, 1, 0, None)  # postmaster
-    for pid in (100, 101, 102, 300):
+    for pid in (100, 101, 102, 104, 300):
         fake_stat(tmp_path, pid, tick, 0)
     meter = procs.CpuMeter(100, 300, tmp_path)
     meter.start()
     fake_stat(tmp_path, 102, 2 * tick, 0)  # settle worker: +1 s
+    fake_stat(tmp_path, 104, 3 * tick, 0)  # fan-out worker: +2 s
     fake_stat(tmp_path, 101, tick, 0, cutime=tick)  # API worker: +1 s in a child it forked and reaped
     fake_stat(tmp_path, 100, 3 * tick, tick, cutime=9 * tick)  # the workers MiniStack retired are not its work
     fake_process(tmp_path, 103, 100, 0, "pix-payouts-Settle-813")  # a worker spawned meanwhile
@@ -80,6 +82,7 @@ def test_cpu_meter_groups_processes_by_function_and_counts_newcomers_from_zero(t
     assert used["ministack"] == 3.0
     assert used["settle"] == 1.5
     assert used["api"] == 1.0
+    assert used["fanout"] == 2.0
     assert used["postgres"] == 2.0
-    others = 20 - (3 + 1.5 + 1 + 2 + used["bench_client"])
+    others = 20 - (3 + 1.5 + 1 + 2 + 2 + used["bench_client"])
     assert used["other_processes"] == pytest.approx(others, abs=0.01)

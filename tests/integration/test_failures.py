@@ -11,7 +11,7 @@ import pytest
 from chalicelib import cli, wiring
 from chalicelib.adapters.sandbox_pix import SimulatedCrash
 from chalicelib.services import recovery
-from tests.integration.helpers import batch, item, post, sqs_event
+from tests.integration.helpers import batch, fan_out, item, post, sqs_event, wakeups
 
 # The chalice test client's Lambda context gives each invocation 3 s; a payout's lock lease is the
 # invocation's remaining time plus 1 s.
@@ -33,6 +33,12 @@ def one(db: Any, sql: str, *args: Any) -> Any:
         return cur.fetchone()
 
 
+def all_rows(db: Any, sql: str, *args: Any) -> list[Any]:
+    with db.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchall()
+
+
 def payout(client: Any, pid: str) -> dict[str, Any]:
     return client.http.get(f"/payouts/{pid}").json_body
 
@@ -42,7 +48,19 @@ def transfers(db: Any, pid: str) -> int:
 
 
 def sweep_now(stale_seconds: int = 900) -> dict[str, int]:
-    return recovery.sweep(wiring.repository(), wiring.queue(), grace_seconds=0, stale_seconds=stale_seconds, limit=1000)
+    return recovery.sweep(
+        wiring.repository(),
+        wiring.queue(),
+        wiring.outbox(),
+        wiring.fanout_queue(),
+        grace_seconds=0,
+        stale_seconds=stale_seconds,
+        limit=1000,
+    )
+
+
+def undone_records(db: Any, batch_id: str) -> int:
+    return int(one(db, "SELECT count(*) FROM outbox WHERE aggregate_id = %s AND done_at IS NULL", batch_id)[0])
 
 
 @pytest.fixture
@@ -52,24 +70,42 @@ def dlq_env(app_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[st
     return app_env
 
 
-def test_a_batch_whose_messages_were_never_sent_is_enqueued_by_the_sweeper(client, app_env, db, monkeypatch):
-    monkeypatch.setenv("PAYOUTS_QUEUE_URL", app_env["queue_url"] + "-gone")
+def test_with_sqs_down_during_and_after_the_post_the_sweeper_wakes_the_fan_out_and_every_payout_settles(
+    client, app_env, db, monkeypatch
+):
+    for var, key in (("PAYOUTS_QUEUE_URL", "queue_url"), ("FANOUT_QUEUE_URL", "fanout_url")):
+        monkeypatch.setenv(var, app_env[key] + "-gone")
+    monkeypatch.setenv("FANOUT_RANGE_ITEMS", "2")
+    monkeypatch.setenv("SWEEP_GRACE_SECONDS", "0")  # records are due at once, not after the usual 2 minutes
     wiring.reset()
     body = batch(item(), item(), item())
     resp = post(client, body)
-    assert resp.status_code == 201  # accepted durably: the batch is committed even though SQS failed
+    assert resp.status_code == 201  # accepted durably: the batch and its outbox records are committed
     ids = resp.json_body["payout_ids"]
-    assert one(db, "SELECT enqueued_at FROM batches WHERE batch_id = %s", body["batch_id"]) == (None,)
-    assert queued(app_env) == []
+    assert undone_records(db, body["batch_id"]) == 2
+    assert wakeups(app_env) == [] and queued(app_env) == []
 
-    monkeypatch.setenv("PAYOUTS_QUEUE_URL", app_env["queue_url"])
+    still_down = sweep_now()
+    assert still_down["outbox_records"] >= 2 and still_down["unwoken"] == still_down["outbox_records"]
+    assert undone_records(db, body["batch_id"]) == 2
+
+    for var, key in (("PAYOUTS_QUEUE_URL", "queue_url"), ("FANOUT_QUEUE_URL", "fanout_url")):
+        monkeypatch.setenv(var, app_env[key])
     wiring.reset()
     report = sweep_now()
-    assert report["batches"] >= 1 and report["unsent"] == 0
-    assert set(ids) <= set(queued(app_env))
-    assert one(db, "SELECT enqueued_at IS NOT NULL FROM batches WHERE batch_id = %s", body["batch_id"]) == (True,)
+    assert report["outbox_records"] >= 2 and report["unwoken"] == 0
+    fan_out(client, app_env)
+    assert undone_records(db, body["batch_id"]) == 0
+    sent = queued(app_env)
+    assert sorted(p for p in sent if p in ids) == sorted(ids)  # each payout enqueued once
     sweep_now()
-    assert not set(ids) & set(queued(app_env))  # enqueued once; the next sweep leaves the batch alone
+    names = {i for m in wakeups(app_env) for i in json.loads(m["Body"])["outbox_ids"]}
+    ours = {r[0] for r in all_rows(db, "SELECT outbox_id FROM outbox WHERE aggregate_id = %s", body["batch_id"])}
+    assert not names & ours  # done records are never woken again
+    result = client.lambda_.invoke("settle", sqs_event(*ids)).payload
+    assert result == {"batchItemFailures": []}
+    assert [payout(client, pid)["status"] for pid in ids] == ["Completed"] * 3
+    assert [transfers(db, pid) for pid in ids] == [1, 1, 1]
 
 
 def test_the_sweeper_resends_a_payout_stuck_open_once_per_window(client, app_env, db):
@@ -111,9 +147,9 @@ def test_a_failure_inside_the_batch_transaction_leaves_nothing_half_written(clie
     assert one(db, "SELECT count(*) FROM batches WHERE batch_id = %s", body["batch_id"]) == (0,)
     external_ids = [it["external_id"] for it in body["items"]]
     assert one(db, "SELECT count(*) FROM payouts WHERE external_id = ANY(%s)", external_ids) == (0,)
-    # Messages went out during the transaction; they name payouts that will never exist.
-    sent = queued(app_env)
-    assert sent and one(db, "SELECT count(*) FROM payouts WHERE payout_id = ANY(%s::uuid[])", sent) == (0,)
+    # Nothing left for SQS: messages are sent only after a commit, and the outbox rolled back too.
+    assert queued(app_env) == [] and wakeups(app_env) == []
+    assert undone_records(db, body["batch_id"]) == 0
 
 
 def test_a_broken_connection_is_reopened_on_the_next_request(client, db):

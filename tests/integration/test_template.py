@@ -60,10 +60,36 @@ def test_the_queue_redrives_to_the_dlq_and_outlasts_the_settle_timeout(template)
     assert queue["VisibilityTimeout"] >= 6 * settle_timeout  # AWS's advice for SQS-triggered functions
 
 
+def test_the_fan_out_has_its_own_small_queue_one_wake_up_per_invocation_and_a_dlq(template):
+    source = template["Resources"]["Fanout"]["Properties"]["Events"]["FanoutSqsEventSource"]["Properties"]
+    assert "FanoutQueue" in json.dumps(source["Queue"])
+    assert source["BatchSize"] == 1  # each outbox record gets an invocation of its own: ranges go out side by side
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 2 <= source["ScalingConfig"]["MaximumConcurrency"] <= 10
+    queue = template["Resources"]["FanoutQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["FanoutDLQ", "Arn"]}
+    assert queue["VisibilityTimeout"] >= 6 * template["Resources"]["Fanout"]["Properties"]["Timeout"]
+
+
+def test_only_the_fan_out_and_the_sweeper_may_send_payout_messages(template):
+    def sends_to(role: str) -> set[str]:
+        found: set[str] = set()
+        for policy in template["Resources"][role]["Properties"]["Policies"]:
+            for stmt in policy["PolicyDocument"]["Statement"]:
+                if "sqs:SendMessage" in stmt["Action"]:
+                    res = stmt["Resource"]
+                    found |= {r.rsplit(":", 1)[1] for r in (res if isinstance(res, list) else [res])}
+        return found
+
+    assert sends_to("ApiHandlerRole") == {"payouts-fanout"}
+    assert sends_to("FanoutRole") == sends_to("SweeperRole") == {"payouts", "payouts-fanout"}
+
+
 def test_every_function_gets_the_database_queue_and_lock_table(template):
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert env["DATABASE_URL"] == {"Ref": "DatabaseUrl"}
     assert env["PAYOUTS_QUEUE_URL"] == {"Ref": "PayoutsQueue"}
+    assert env["FANOUT_QUEUE_URL"] == {"Ref": "FanoutQueue"}
     assert env["IDEMPOTENCY_TABLE"] == {"Ref": "IdempotencyTable"}
     assert template["Parameters"]["DatabaseUrl"]["NoEcho"] is True
 
@@ -83,7 +109,7 @@ def test_the_functions_know_the_queue_s_receive_limit(template):
 
 
 def test_no_policy_grants_every_action(template):
-    for name in ("ApiHandlerRole", "SettleRole", "DeadLettersRole", "SweeperRole"):
+    for name in ("ApiHandlerRole", "FanoutRole", "SettleRole", "DeadLettersRole", "SweeperRole"):
         for policy in template["Resources"][name]["Properties"]["Policies"]:
             for stmt in policy["PolicyDocument"]["Statement"]:
                 actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]

@@ -97,9 +97,11 @@ def test_peak_is_the_max_over_the_workers_of_one_function() -> None:
     assert procs.peak_mb(workers, "nothing") == 0.0
 
 
-def sample_result(ingest_ratio: float = 1.1, settle_ratio: float = 3.0) -> dict[str, object]:
+def sample_result(ingest_ratio: float = 0.2, settle_ratio: float = 3.0) -> dict[str, object]:
     return {
-        "ingest": {"items": 10000, "seconds": 2.2, "floor_seconds": 2.0, "ratio": ingest_ratio},
+        "ingest": {"items": 10000, "seconds": 0.4, "floor_seconds": 2.0, "ratio": ingest_ratio},
+        "ingest_to_enqueued": {"items": 10000, "seconds": 2.4, "floor_seconds": 2.0, "ratio": 1.2},
+        "end_to_end": {"items": 10000, "seconds": 12.0, "floor_seconds": 8.0, "ratio": 1.5},
         "settle": {"payouts": 10000, "seconds": 30.0, "floor_seconds": 10.0, "ratio": settle_ratio},
         "read": {"page_size": 500, "p50_ms": 80.0, "p95_ms": 95.0, "pages": 20},
         "memory": {"api_peak_rss_mb": 80.0, "settle_peak_rss_mb": 60.0},
@@ -109,9 +111,11 @@ def sample_result(ingest_ratio: float = 1.1, settle_ratio: float = 3.0) -> dict[
 
 def test_table_marks_each_target_ok_or_miss_and_shows_growth_per_thousand() -> None:
     text = results.table(sample_result())
-    ingest, settle = text.splitlines()[0], text.splitlines()[1]
-    assert ingest.startswith("ingest") and ingest.endswith("OK") and "(target <= 1.2)" in ingest
+    ingest, enqueued, settle, e2e = text.splitlines()[:4]
+    assert ingest.startswith("ingest") and ingest.endswith("OK") and "(target <= 0.3)" in ingest
+    assert enqueued.startswith("enqueued") and enqueued.endswith("MISS") and "(target <= 1.0)" in enqueued
     assert settle.startswith("settle") and settle.endswith("MISS") and "(target <= 2.0)" in settle
+    assert e2e.startswith("e2e") and e2e.endswith("OK") and "(target <= 2.0)" in e2e
     assert "0.500 s per 1,000 items" in text and "0.220 s per 1,000 items" in text
 
 
@@ -130,12 +134,12 @@ def test_file_stamp_is_utc_and_sortable() -> None:
 
 def test_table_puts_the_breakdowns_under_their_own_section() -> None:
     result = sample_result()
-    result["ingest"]["phases_seconds"] = {"write_transaction": 0.6, "enqueue": 1.8}  # type: ignore[index]
+    result["ingest"]["phases_seconds"] = {"write_transaction": 0.2, "fan_out_after_reply": 1.8}  # type: ignore[index]
     result["settle"]["cpu_ms_per_payout"] = {"settle": 4.3, "ministack": 2.2}  # type: ignore[index]
     lines = results.table(result).splitlines()
-    assert lines[0].startswith("ingest") and "write transaction 0.60 s, enqueue 1.80 s" in lines[1]
-    assert lines[2].startswith("settle") and "settle 4.30, ministack 2.20" in lines[3]
-    assert lines[4].startswith("read")
+    assert lines[0].startswith("ingest") and "write transaction 0.20 s, fan out after reply 1.80 s" in lines[1]
+    assert lines[3].startswith("settle") and "settle 4.30, ministack 2.20" in lines[4]
+    assert lines[5].startswith("e2e") and lines[6].startswith("read")
 
 
 def test_the_median_round_is_the_middle_one_by_ratio_and_the_lower_middle_for_an_even_count() -> None:
@@ -151,7 +155,7 @@ def test_table_lists_every_rounds_ratio_under_its_section() -> None:
     result = sample_result()
     result["settle"]["rounds"] = [{"ratio": r} for r in (1.8, 2.1, 1.9)]  # type: ignore[index]
     lines = results.table(result).splitlines()
-    assert lines[1].startswith("settle") and lines[2] == (
+    assert lines[2].startswith("settle") and lines[3] == (
         "           ratio per round: 1.80, 2.10, 1.90  (the median round is shown above)"
     )
 

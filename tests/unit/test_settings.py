@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
-from chalicelib.settings import Settings, usable_cpus
+from chalicelib.settings import Settings
 
 
-def test_senders_default_to_one_process_per_usable_cpu_up_to_four() -> None:
+def test_a_fan_out_task_covers_a_quarter_of_the_largest_batch_and_sends_over_eight_threads() -> None:
     settings = Settings.from_env({})
-    assert settings.enqueue_processes == min(4, len(os.sched_getaffinity(0)))
+    assert settings.fanout_range_items == 2500
     assert settings.enqueue_workers == 8
 
 
-def test_sending_processes_and_threads_can_be_set() -> None:
-    settings = Settings.from_env({"ENQUEUE_PROCESSES": "1", "ENQUEUE_WORKERS": "3"})
-    assert (settings.enqueue_processes, settings.enqueue_workers) == (1, 3)
-
-
-def test_usable_cpus_is_capped_and_never_zero() -> None:
-    assert usable_cpus(1) == 1
-    assert 1 <= usable_cpus(64) <= len(os.sched_getaffinity(0))
+def test_fan_out_ranges_and_threads_can_be_set() -> None:
+    settings = Settings.from_env({"FANOUT_RANGE_ITEMS": "100", "ENQUEUE_WORKERS": "3", "FANOUT_QUEUE_URL": "q"})
+    assert (settings.fanout_range_items, settings.enqueue_workers, settings.fanout_queue_url) == (100, 3, "q")

@@ -1,0 +1,41 @@
+"""The fan-out queue: small wake-up messages naming outbox records, one SQS-triggered invocation each."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .sqs_queue import SQS_BATCH, change_visibility
+
+
+def wakeup_body(outbox_ids: Sequence[int]) -> str:
+    return json.dumps({"outbox_ids": list(outbox_ids)}, separators=(",", ":"))
+
+
+class FanoutQueue:
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._client = client
+        self._url = queue_url
+
+    def wake(self, outbox_ids: Sequence[int]) -> None:
+        """One message for all the records (the API's one call): its invocation wakes the others."""
+        self._client.send_message(QueueUrl=self._url, MessageBody=wakeup_body(outbox_ids))
+
+    def wake_each(self, outbox_ids: Sequence[int]) -> list[int]:
+        """One message per record, so each gets an invocation of its own; returns the ids not woken."""
+        unsent: list[int] = []
+        for i in range(0, len(outbox_ids), SQS_BATCH):
+            chunk = outbox_ids[i : i + SQS_BATCH]
+            entries = [{"Id": str(n), "MessageBody": wakeup_body([oid])} for n, oid in enumerate(chunk)]
+            try:
+                failed = self._client.send_message_batch(QueueUrl=self._url, Entries=entries).get("Failed", [])
+            except (BotoCoreError, ClientError):
+                return unsent + list(outbox_ids[i:])
+            unsent += [chunk[int(f["Id"])] for f in failed]
+        return unsent
+
+    def delay(self, receipt_handle: str, seconds: int) -> None:
+        change_visibility(self._client, self._url, receipt_handle, seconds)
