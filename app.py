@@ -117,6 +117,8 @@ def sweeper(event: CloudWatchEvent) -> dict[str, int]:
             grace_seconds=s.sweep_grace_seconds,
             stale_seconds=s.sweep_stale_seconds,
             limit=s.sweep_limit,
+            dead_letters=wiring.dead_letters(),
+            lost_seconds=s.sweep_lost_seconds,
         )
     finally:
         flush_metrics()

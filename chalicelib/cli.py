@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
         "--grace-seconds", type=int, help="outbox records wait this long after a wake-up (default from settings)"
     )
     sweep.add_argument("--stale-seconds", type=int, help="re-send open payouts untouched this long")
+    sweep.add_argument(
+        "--lost-seconds", type=int, help="when the queues hold fewer messages than open payouts, this long"
+    )
     redrive = sub.add_parser(
         "dlq-redrive", help="reopen RETRIES_EXHAUSTED payouts and move dead letters back to the payouts queue"
     )
@@ -38,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             grace_seconds=s.sweep_grace_seconds if args.grace_seconds is None else args.grace_seconds,
             stale_seconds=s.sweep_stale_seconds if args.stale_seconds is None else args.stale_seconds,
             limit=s.sweep_limit,
+            dead_letters=wiring.dead_letters(),
+            lost_seconds=s.sweep_lost_seconds if args.lost_seconds is None else args.lost_seconds,
         )
     else:
         result = recovery.redrive(wiring.repository(), wiring.queue(), wiring.dead_letters(), args.batch_id)

@@ -27,9 +27,12 @@ class Settings:
     in_progress_retry_seconds: int
     db_connect_timeout_seconds: int
     max_receive_count: int
+    max_provider_attempts: int
+    infra_retry_max_seconds: float
     settle_lease_seconds: int
     sweep_grace_seconds: int
     sweep_stale_seconds: int
+    sweep_lost_seconds: int
     sweep_limit: int
     efi_base_url: str
     efi_secret_arn: str
@@ -67,14 +70,26 @@ class Settings:
             retry_max_seconds=float(e.get("RETRY_MAX_SECONDS", "300")),
             in_progress_retry_seconds=int(e.get("IN_PROGRESS_RETRY_SECONDS", "5")),
             db_connect_timeout_seconds=int(e.get("DB_CONNECT_TIMEOUT_SECONDS", "5")),
-            # Must equal the queue's redrive maxReceiveCount (infra/template.json).
-            max_receive_count=int(e.get("MAX_RECEIVE_COUNT", "5")),
+            # Must equal the queue's redrive maxReceiveCount (infra/template.json). Far above the
+            # provider budget: receives are also spent by crashes, held locks and outages, which
+            # must never fail a payout. Past half of it a message is renewed (worker.py).
+            max_receive_count=int(e.get("MAX_RECEIVE_COUNT", "100")),
+            # Sends the provider may leave unpaid (transient error, unknown outcome) before the
+            # payout fails RETRIES_EXHAUSTED; counted on the payout, never from SQS receives.
+            max_provider_attempts=int(e.get("MAX_PROVIDER_ATTEMPTS", "5")),
+            # Backoff cap while our own infrastructure fails (database, lock table, queue): retried
+            # for as long as the fault lasts; the cap bounds how late a payout resumes after it ends.
+            infra_retry_max_seconds=float(e.get("INFRA_RETRY_MAX_SECONDS", "120")),
             # Longer than the settle function can run (its timeout is 30 s): after this an attempt
             # that left no trace is known to be dead.
             settle_lease_seconds=int(e.get("SETTLE_LEASE_SECONDS", "60")),
             sweep_grace_seconds=int(e.get("SWEEP_GRACE_SECONDS", "120")),
             # Longer than the longest backoff (RETRY_MAX_SECONDS) plus a visibility timeout.
             sweep_stale_seconds=int(e.get("SWEEP_STALE_SECONDS", "900")),
+            # When the queues hold fewer messages than there are open payouts (an emulator crash
+            # lost them, a purge), payouts untouched this long are re-sent at once: two settle
+            # timeouts, so none still being settled is picked.
+            sweep_lost_seconds=int(e.get("SWEEP_LOST_SECONDS", "60")),
             sweep_limit=int(e.get("SWEEP_LIMIT", "5000")),
             # PIX_PROVIDER=efi: the API host (homologation or production), and the account's certificate and
             # credentials: one Secrets Manager secret on AWS (takes precedence), else files (PEM, credentials.json).

@@ -169,7 +169,8 @@ def provider() -> PixProvider:
                 lambda: Database(
                     database_url(),
                     s.db_connect_timeout_seconds,
-                    options="-c synchronous_commit=off -c application_name=pix-sandbox",
+                    options="-c synchronous_commit=off",
+                    application_name="pix-sandbox",
                 ),
             ),
             s.sandbox_rules,

@@ -1,4 +1,18 @@
-"""The settle and dead-letter functions: per-payout locks, settlement, and which messages come back."""
+"""The settle and dead-letter functions: per-payout locks, settlement, and which messages come back.
+
+Why a message comes back, and when:
+- the provider did not pay (transient error, unknown outcome): after a backoff on the payout's own
+  count of failed provider attempts; that count, not SQS, decides when it fails (settlement.py);
+- another worker holds its lock, or its batch is still committing: a few seconds later;
+- our own infrastructure failed (PostgreSQL, the lock table, a deadlock that outlived its retries):
+  after a capped backoff on how often it came back, for as long as the fault lasts, counted as
+  InfrastructureRetries for an alarm. Nothing of the provider budget is spent.
+A message that has used half the queue's receives (maxReceiveCount, far above the provider budget)
+is renewed instead: sent again as a new message and the old one deleted, so a fault of hours never
+walks it into the dead-letter queue. Receives are a poor clock (a crash or a held lock spends one
+too); renewing needs the queue to take a send, and if it does not, the dead-letter consumer still
+sends the payout back rather than fail it.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +27,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import wiring
-from .observability import logger, metric_fields
+from .observability import count, logger, metric_fields
 from .services.recovery import StillInFlight, handle_dead_letter
 from .services.settlement import RetryLater, Settled, UnknownPayout, backoff_seconds, settle_payouts
 
@@ -34,6 +48,40 @@ def _payout_id(record: SQSRecord) -> str:
     if not isinstance(payout_id, str) or not _UUID.fullmatch(payout_id):
         raise MalformedMessage(f"message {record.message_id} names no payout")
     return payout_id
+
+
+def _comebacks(record: SQSRecord) -> int:
+    """How often this payout's message came back: this message's receives plus those of the
+    messages it renewed (carried in its body)."""
+    try:
+        carried = json.loads(record.body).get("retries", 0)
+    except (ValueError, AttributeError):
+        carried = 0
+    carried = carried if isinstance(carried, int) and carried > 0 else 0
+    return int(record.attributes.approximate_receive_count) + carried
+
+
+def _renew(record: SQSRecord, payout_id: str, seconds: int) -> bool:
+    """Past half its receives, send the message again as a new one; True once the new one is sent."""
+    if int(record.attributes.approximate_receive_count) < wiring.settings().max_receive_count // 2:
+        return False
+    try:
+        wiring.queue().renew(payout_id, _comebacks(record), seconds)
+    except Exception:  # noqa: BLE001 - then it comes back as it is, one receive closer to the DLQ
+        logger.warning("could not renew message", extra={"message_id": record.message_id, "payout_id": payout_id})
+        return False
+    count("MessagesRenewed")
+    logger.info("message renewed", extra={"payout_id": payout_id, "comebacks": _comebacks(record)})
+    return True
+
+
+def _to_dead_letters(record: SQSRecord) -> bool:
+    # A message that names no payout: no receive will ever settle it, so it goes where an operator looks.
+    try:
+        wiring.dead_letters().send(record.body)
+    except Exception:  # noqa: BLE001 - then it fails until the queue's redrive moves it there
+        return False
+    return True
 
 
 def _delay(record: SQSRecord, seconds: int, dead_letter: bool = False) -> None:
@@ -60,12 +108,23 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
             messages[_payout_id(record)].append(record)
         except MalformedMessage:
             logger.error("message names no payout", extra={"message_id": record.message_id})
-            failures.append(record.message_id)
+            if not _to_dead_letters(record):
+                failures.append(record.message_id)
 
     def send_back(payout_id: str, seconds: int) -> None:
         for record in messages[payout_id]:
-            _delay(record, seconds)
-            failures.append(record.message_id)
+            if not _renew(record, payout_id, seconds):
+                _delay(record, seconds)
+                failures.append(record.message_id)
+
+    def retry_infrastructure(payout_ids: list[str], error: BaseException) -> None:
+        logger.warning(
+            "infrastructure fault; messages come back", extra={"payouts": len(payout_ids), "error": repr(error)}
+        )
+        count("InfrastructureRetries", len(payout_ids))
+        for payout_id in payout_ids:
+            comebacks = max(_comebacks(r) for r in messages[payout_id])
+            send_back(payout_id, backoff_seconds(comebacks, s.retry_base_seconds, s.infra_retry_max_seconds))
 
     owner = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
     # The lease ends when this invocation must have ended: a dead worker's payouts free up then.
@@ -74,9 +133,10 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         acquired, held = wiring.locks().acquire(list(messages), owner, lease)
         locked = time.perf_counter()
-    except Exception:  # noqa: BLE001 - fail closed: no provider call without the lock
+    except Exception as exc:  # noqa: BLE001 - fail closed: no provider call without the lock
         logger.exception("lock table unavailable; nothing settled")
-        return {"batchItemFailures": [{"itemIdentifier": r.message_id} for rs in messages.values() for r in rs]}
+        retry_infrastructure(list(messages), exc)
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
     # A lock is left to expire after success, so a duplicate delivery can find it held: if the
     # payout is final there is nothing to wait for.
     final = _final(held)
@@ -86,12 +146,16 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
             send_back(payout_id, s.in_progress_retry_seconds)
 
     try:
-        outcomes = settle_payouts(wiring.repository(), wiring.provider(), acquired) if acquired else {}
+        outcomes = (
+            settle_payouts(wiring.repository(), wiring.provider(), acquired, s.max_provider_attempts)
+            if acquired
+            else {}
+        )
     except Exception as exc:  # noqa: BLE001 - e.g. the database is down: every message comes back
-        logger.warning("settlement failed; every message comes back", extra={"error": str(exc)})
         outcomes = dict.fromkeys(acquired, exc)
     done = time.perf_counter()
     settled: dict[str, list[str]] = defaultdict(list)
+    infrastructure: dict[str, BaseException] = {}
     for payout_id in acquired:
         outcome = outcomes[payout_id]
         if isinstance(outcome, Settled):
@@ -103,10 +167,11 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
             continue
         _release(payout_id, owner)
         if isinstance(outcome, RetryLater):
-            send_back(payout_id, backoff_seconds(outcome.attempt, s.retry_base_seconds, s.retry_max_seconds))
+            send_back(payout_id, backoff_seconds(outcome.failures, s.retry_base_seconds, s.retry_max_seconds))
         else:
-            logger.error("payout not settled", extra={"payout_id": payout_id, "error": repr(outcome)})
-            send_back(payout_id, s.in_progress_retry_seconds)
+            infrastructure[payout_id] = outcome
+    if infrastructure:
+        retry_infrastructure(list(infrastructure), next(iter(infrastructure.values())))
     timings = {"lock_ms": round((locked - started) * 1000, 1), "settle_ms": round((done - locked) * 1000, 1)}
     logger.info(
         "batch settled",
@@ -142,9 +207,22 @@ def _handle_dead_letter(record: SQSRecord) -> str:
         return "malformed"
     s = wiring.settings()
     try:
-        return handle_dead_letter(wiring.repository(), wiring.provider(), payout_id, s.settle_lease_seconds)
+        return handle_dead_letter(
+            wiring.repository(),
+            wiring.provider(),
+            wiring.queue(),
+            payout_id,
+            lease_seconds=s.settle_lease_seconds,
+            max_provider_attempts=s.max_provider_attempts,
+        )
     except StillInFlight:
         _delay(record, s.settle_lease_seconds, dead_letter=True)
+        raise
+    except Exception:
+        # The database or the queue is down: this dead letter waits, like any message, and decides later.
+        count("InfrastructureRetries")
+        backoff = backoff_seconds(_comebacks(record), s.retry_base_seconds, s.infra_retry_max_seconds)
+        _delay(record, backoff, dead_letter=True)
         raise
 
 
@@ -156,5 +234,5 @@ def _process(event: dict[str, Any], context: Any, record_handler: Any) -> dict[s
 
 
 def handle_dead_letter_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Dead letters: decide each payout's end (Completed if paid after all, else Failed RETRIES_EXHAUSTED)."""
+    """Dead letters: Completed if paid after all, Failed if its provider budget is spent, else back to the queue."""
     return _process(event, context, _handle_dead_letter)

@@ -54,6 +54,9 @@ API_STAGE = "api"
 LOCAL_API_ID = os.environ.get("PIX_STACK_API_ID", "5ca1ab1e")
 
 MINISTACK_PID = STACK_DIR / "ministack.pid"
+# MiniStack saves its state here on a clean stop (`down`) and loads it on start, so queued
+# messages, locks and the deployed stack survive `make down`/`make up`. A `kill -9` saves nothing.
+MINISTACK_STATE = STACK_DIR / "ministack-state"
 MINISTACK_LOG = STACK_DIR / "ministack.log"
 PG_MODE = STACK_DIR / "pg_mode"  # "pgserver" or "external"
 PG_STARTED = STACK_DIR / "pgserver.pid"  # only when `up` started it (so `down` may stop it)
@@ -267,8 +270,8 @@ def _ministack_env() -> dict[str, str]:
             # http://localhost:<port>, which may resolve to ::1 first.
             "AWS_ENDPOINT_URL": ENDPOINT,
             "LAMBDA_EXECUTOR": "local",  # no Docker here
-            "PERSIST_STATE": "0",  # fresh emulator each start; `up` recreates the stack
-            "STATE_DIR": str(STACK_DIR / "ministack-state"),
+            "PERSIST_STATE": "1",
+            "STATE_DIR": str(MINISTACK_STATE),
             "S3_PERSIST": "0",
             "IOT_MTLS_ENABLED": "0",  # would bind 0.0.0.0:8883 at boot (services/iot.py)
             "SFTP_ENABLED": "0",
@@ -290,6 +293,7 @@ def ministack_up() -> None:
     status, _ = http_get(f"{ENDPOINT}/", timeout=2)
     if status:
         die(f"something that is not MiniStack answers on {ENDPOINT}; stop it or set PIX_STACK_PORT")
+    _forget_dead_emulator()
     exe = EMU_VENV / "bin" / "ministack"
     if not exe.exists():
         die(f"{exe} not found: create the emulator venv first")
@@ -323,8 +327,40 @@ def ministack_up() -> None:
 def _clean_emulator_tmp() -> None:
     """Lambda code dirs that MiniStack extracted under TMPDIR; its workers do
     not remove them when they are killed."""
-    for name in ("tmp", "ministack-state"):
-        shutil.rmtree(STACK_DIR / name, ignore_errors=True)
+    shutil.rmtree(STACK_DIR / "tmp", ignore_errors=True)
+
+
+def _forget_dead_emulator() -> None:
+    """After a MiniStack that died without `down` (kill -9, OOM): kill the Lambda workers it left
+    running, which would go on settling with no lock table behind them, and drop its saved state,
+    which is older than its death (it saves only on a clean stop). The next start is a fresh
+    emulator; the sweeper re-sends the payouts whose messages died with it."""
+    pid_s = read(MINISTACK_PID)
+    if not pid_s or (_alive(int(pid_s)) and "ministack" in _cmdline(int(pid_s))):
+        return
+    leftovers = _group_members(int(pid_s))
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    shutil.rmtree(MINISTACK_STATE, ignore_errors=True)
+    MINISTACK_PID.unlink(missing_ok=True)
+    log(f"ministack: pid {pid_s} had died; killed {len(leftovers)} leftover worker(s), dropped its stale saved state")
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Processes of the emulator's process group that run from its venv (a reused pid is left alone)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid = int(stat.parent.name)
+        if int(fields[2]) == pgid and str(EMU_VENV) in _cmdline(pid):
+            members.append(pid)
+    return members
 
 
 def _kill_group(pid: int, timeout: float = 15.0) -> None:
@@ -367,11 +403,12 @@ def ministack_down() -> None:
         return
     pid = int(pid_s)
     if _alive(pid) and "ministack" in _cmdline(pid):
-        _kill_group(pid)
+        _kill_group(pid)  # SIGTERM first: MiniStack saves its state on the way out
         _clean_emulator_tmp()
         log(f"ministack: stopped process group {pid}")
     else:
         log("ministack: not running (stale pid file)")
+        _forget_dead_emulator()
     MINISTACK_PID.unlink(missing_ok=True)
 
 

@@ -38,6 +38,12 @@ def scratch_database(prefix: str = "pix_test", migrate: bool = True) -> Iterator
             apply_migrations(url)
         yield url
     finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+        # A fresh session: the end-to-end fault tests restart the server under a long-lived one.
+        admin = psycopg2.connect(server_url())
+        admin.autocommit = True
+        try:
+            with admin.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            admin.close()

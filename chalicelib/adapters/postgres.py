@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg2
 import psycopg2.errors
@@ -18,13 +18,16 @@ from ..domain.errors import Unavailable
 from ..domain.idempotency import ExistingPayout, Fingerprint
 from ..domain.payout import BatchItem, Payout
 from ..domain.payout_status import PayoutStatus
+from .pg_conflicts import is_retryable, retry_conflicts
 
 _CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 _PAYOUT_COLUMNS = (
     "p.payout_id::text, p.external_id, p.batch_id, p.user_id, p.amount_cents, p.pix_key_type, p.pix_key,"
-    " p.end_to_end_id, p.status, p.attempts, p.failure_code, p.failure_message, p.created_at, p.updated_at"
+    " p.end_to_end_id, p.status, p.attempts, p.failure_code, p.failure_message, p.created_at, p.updated_at,"
+    " p.provider_failures"
 )
+_PAYOUT_WIDTH = 15
 
 
 # Settlement finds its rows by payout_id alone, locks them in id order (no deadlocks between
@@ -32,7 +35,12 @@ _PAYOUT_COLUMNS = (
 # answer it from payouts_open_idx, filtering every open payout for the ten it wants: whenever the
 # statistics were gathered while few payouts were open, each claim of a 10,000-payout batch read
 # all 10,000 (measured: 3 ms instead of 0.1 ms per claim).
-_LOCK_BY_ID = "SELECT payout_id, status FROM payouts WHERE payout_id = ANY(%s::uuid[]) ORDER BY payout_id FOR UPDATE"
+# FOR NO KEY UPDATE, not FOR UPDATE: settlement never changes a key column, and this lock does not
+# conflict with the FOR KEY SHARE locks that the foreign-key checks of a duplicate batch's
+# batch_items COPY take on the same payouts, in that batch's (any) order. With FOR UPDATE the two
+# waited on each other and PostgreSQL killed one of them ("deadlock detected").
+_ROW_LOCK = "FOR NO KEY UPDATE"
+_LOCK_BY_ID = f"SELECT payout_id, status FROM payouts WHERE payout_id = ANY(%s::uuid[]) ORDER BY payout_id {_ROW_LOCK}"
 
 
 def _payout(row: Sequence[Any]) -> Payout:
@@ -51,16 +59,20 @@ def _payout(row: Sequence[Any]) -> Payout:
         failure_message=row[11],
         created_at=row[12],
         updated_at=row[13],
+        provider_failures=row[14],
     )
 
 
 class Database:
     """Holds one connection, opened on first use and re-opened after it breaks."""
 
-    def __init__(self, url: str, connect_timeout: int = 5, options: str = "") -> None:
+    def __init__(
+        self, url: str, connect_timeout: int = 5, options: str = "", application_name: str = "pix-payouts"
+    ) -> None:
         self._url = url
         self._connect_timeout = connect_timeout
         self._options = options
+        self._application_name = application_name
         self._conn: psycopg2.extensions.connection | None = None
 
     def _connection(self) -> psycopg2.extensions.connection:
@@ -68,7 +80,7 @@ class Database:
             self._conn = psycopg2.connect(
                 self._url,
                 connect_timeout=self._connect_timeout,
-                application_name="pix-payouts",
+                application_name=self._application_name,
                 **({"options": self._options} if self._options else {}),
             )
         return self._conn
@@ -79,6 +91,14 @@ class Database:
                 self._conn.close()
             finally:
                 self._conn = None
+
+    def _unavailable(self, exc: BaseException) -> NoReturn:
+        # A lost lock conflict is an OperationalError too, but the server is fine and so is the
+        # connection (the transaction was rolled back): the caller retries it in place.
+        if is_retryable(exc):
+            raise exc
+        self.close()
+        raise Unavailable("the database is unavailable") from exc
 
     @contextmanager
     def statement(self) -> Iterator[psycopg2.extensions.cursor]:
@@ -93,8 +113,7 @@ class Database:
                 if not conn.closed:
                     conn.autocommit = False
         except _CONNECTION_ERRORS as exc:
-            self.close()
-            raise Unavailable("the database is unavailable") from exc
+            self._unavailable(exc)
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg2.extensions.cursor]:
@@ -104,8 +123,7 @@ class Database:
             with conn, conn.cursor() as cur:
                 yield cur
         except _CONNECTION_ERRORS as exc:
-            self.close()
-            raise Unavailable("the database is unavailable") from exc
+            self._unavailable(exc)
 
 
 class BatchWriter:
@@ -193,6 +211,12 @@ class BatchWriter:
         )
 
 
+def exhausted_reason(failures: int, code: str | None, detail: str | None) -> str:
+    reason = f"gave up after {failures} failed provider attempt(s)"
+    last = f"{code or ''} {detail or ''}".strip()
+    return f"{reason}; last error: {last}" if last else reason
+
+
 def is_external_id_race(exc: BaseException) -> bool:
     """True when a concurrent batch committed one of our external_ids first."""
     return isinstance(exc, psycopg2.errors.UniqueViolation) and "external_id" in (
@@ -273,6 +297,7 @@ class PayoutRepository:
             )
             return {r[0] for r in cur.fetchall()}
 
+    @retry_conflicts
     def start_attempts(self, payout_ids: Sequence[str]) -> dict[str, tuple[Payout, PayoutStatus]]:
         """Move every open payout of the list to Processing, count the attempt, log it: one statement.
 
@@ -289,8 +314,9 @@ class PayoutRepository:
                 " SELECT * FROM upd",
                 (list(payout_ids),),
             )
-            return {row[0]: (_payout(row[:14]), PayoutStatus(row[14])) for row in cur.fetchall()}
+            return {row[0]: (_payout(row[:_PAYOUT_WIDTH]), PayoutStatus(row[_PAYOUT_WIDTH])) for row in cur.fetchall()}
 
+    @retry_conflicts
     def complete_many(self, done: Sequence[tuple[str, int, str]]) -> set[str]:
         """Processing -> Completed for (payout_id, attempt, event) rows, events included: one statement.
 
@@ -312,6 +338,7 @@ class PayoutRepository:
             )
             return {r[0] for r in cur.fetchall()}
 
+    @retry_conflicts
     def finish(
         self,
         payout_id: str,
@@ -336,45 +363,91 @@ class PayoutRepository:
             )
             return True
 
-    def record_event(
-        self, payout_id: str, event: str, attempt: int | None, code: str | None = None, detail: str | None = None
-    ) -> None:
+    @retry_conflicts
+    def record_provider_failure(
+        self, payout_id: str, event: str, attempt: int, code: str | None, detail: str, budget: int
+    ) -> tuple[int, bool]:
+        """Count a send the provider did not pay (event attempt_failed or outcome_unknown) against the
+        payout's budget. A transient error that spends the budget fails the payout RETRIES_EXHAUSTED
+        in the same transaction; an unknown outcome never does (the next claim asks the provider).
+
+        Returns (provider failures so far, failed now); (0, False) if the payout left Processing.
+        """
         with self.db.transaction() as cur:
+            cur.execute(
+                f"WITH prev AS ({_LOCK_BY_ID})"
+                " UPDATE payouts p SET provider_failures = p.provider_failures + 1, updated_at = now()"
+                " FROM prev WHERE p.payout_id = prev.payout_id AND prev.status = 'Processing'"
+                " RETURNING p.provider_failures",
+                ([payout_id],),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return 0, False
+            failures = int(row[0])
             self._event(cur, payout_id, event, None, None, attempt, code, detail)
+            if event != "attempt_failed" or failures < budget:
+                return failures, False
+            self._exhaust(cur, payout_id, PayoutStatus.PROCESSING, attempt, exhausted_reason(failures, code, detail))
+            return failures, True
+
+    def _exhaust(
+        self, cur: psycopg2.extensions.cursor, payout_id: str, status: PayoutStatus, attempt: int, reason: str
+    ) -> None:
+        cur.execute(
+            "UPDATE payouts SET status = 'Failed', failure_code = 'RETRIES_EXHAUSTED', failure_message = %s,"
+            " updated_at = now() WHERE payout_id = %s",
+            (reason, payout_id),
+        )
+        self._event(cur, payout_id, "failed", status.value, "Failed", attempt, "RETRIES_EXHAUSTED", reason)
 
     # -- recovery: sweeper, dead letters, redrive -------------------------------
 
+    def count_open(self) -> int:
+        """Open payouts that should have a message by now: those of batches whose fan-out is done."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "SELECT count(*) FROM payouts p WHERE p.status IN ('Pending', 'Processing') AND NOT EXISTS ("
+                " SELECT 1 FROM outbox o WHERE o.done_at IS NULL AND o.kind = 'enqueue_payouts'"
+                " AND o.aggregate_id = p.batch_id)"
+            )
+            return int(cur.fetchone()[0])
+
+    @retry_conflicts
     def claim_stale_payouts(self, stale_seconds: int, limit: int) -> list[str]:
-        """Open payouts untouched for stale_seconds (and not re-sent since); marks them re-sent now."""
+        """Open payouts untouched for stale_seconds (and not re-sent since), oldest first; marks them re-sent now."""
         with self.db.transaction() as cur:
             cur.execute(
                 "UPDATE payouts SET requeued_at = now() WHERE payout_id IN ("
                 " SELECT payout_id FROM payouts WHERE status IN ('Pending', 'Processing')"
                 " AND greatest(updated_at, requeued_at) < now() - make_interval(secs => %s)"
-                " ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+                f" ORDER BY updated_at LIMIT %s {_ROW_LOCK} SKIP LOCKED)"
                 " RETURNING payout_id::text",
                 (stale_seconds, limit),
             )
             return [r[0] for r in cur.fetchall()]
 
+    @retry_conflicts
     def give_up(
-        self, payout_id: str, lease_seconds: int, paid_at_provider: Callable[[str], bool]
+        self, payout_id: str, lease_seconds: int, budget: int, paid_at_provider: Callable[[str], bool]
     ) -> tuple[str, PayoutStatus | None]:
-        """A dead letter's payout: Completed if the provider has the transfer, else Failed RETRIES_EXHAUSTED.
+        """A dead letter's payout. Returns (outcome, status):
 
-        Returns (outcome, new status). Outcome "in_flight" means an attempt may still be
-        running (started less than lease_seconds ago and not known to be over): try later.
+        "recovered" (Completed: the provider has the transfer), "failed" (Failed RETRIES_EXHAUSTED:
+        `budget` sends were not paid), "returned" (neither: its message ran out of receives on faults
+        of our own, so it goes back to the payouts queue), "in_flight" (an attempt may still run:
+        try later), "already_final" or "unknown_payout".
         """
         with self.db.transaction() as cur:
             cur.execute(
-                "SELECT status, attempts, end_to_end_id, updated_at > now() - make_interval(secs => %s)"
-                " FROM payouts WHERE payout_id = %s FOR UPDATE",
+                "SELECT status, attempts, end_to_end_id, updated_at > now() - make_interval(secs => %s),"
+                f" provider_failures FROM payouts WHERE payout_id = %s {_ROW_LOCK}",
                 (lease_seconds, payout_id),
             )
             row = cur.fetchone()
             if row is None:
                 return "unknown_payout", None
-            status, attempts, e2e, recent = PayoutStatus(row[0]), row[1], row[2], row[3]
+            status, attempts, e2e, recent, failures = PayoutStatus(row[0]), row[1], row[2], row[3], row[4]
             if status in (PayoutStatus.COMPLETED, PayoutStatus.FAILED):
                 return "already_final", status
             cur.execute(
@@ -403,25 +476,33 @@ class PayoutRepository:
                     "transfer found at the provider when its message was dead-lettered",
                 )
                 return "recovered", PayoutStatus.COMPLETED
-            reason = f"gave up after {attempts} attempt(s)"
-            if last is not None and last[0] in ("attempt_failed", "outcome_unknown"):
-                reason += f"; last error: {last[2] or ''} {last[3] or ''}".rstrip()
-            cur.execute(
-                "UPDATE payouts SET status = 'Failed', failure_code = 'RETRIES_EXHAUSTED', failure_message = %s,"
-                " updated_at = now() WHERE payout_id = %s",
-                (reason, payout_id),
+            if failures >= budget:
+                failed = last is not None and last[0] in ("attempt_failed", "outcome_unknown")
+                reason = exhausted_reason(failures, last[2] if failed else None, last[3] if failed else None)
+                self._exhaust(cur, payout_id, status, attempts, reason)
+                return "failed", PayoutStatus.FAILED
+            # Only the provider ends a payout Failed: receives spent on faults of our own are not its no.
+            self._event(
+                cur,
+                payout_id,
+                "returned",
+                None,
+                None,
+                attempts,
+                None,
+                f"dead-lettered after {failures} failed provider attempt(s); sent back to the payouts queue",
             )
-            self._event(cur, payout_id, "failed", status.value, "Failed", attempts, "RETRIES_EXHAUSTED", reason)
-            return "failed", PayoutStatus.FAILED
+            return "returned", status
 
+    @retry_conflicts
     def reopen_exhausted(self, batch_id: str | None = None, limit: int = 10_000) -> list[str]:
         """Failed RETRIES_EXHAUSTED -> Pending, for an operator's redrive. Provider rejections stay Failed."""
         with self.db.transaction() as cur:
             cur.execute(
                 "UPDATE payouts SET status = 'Pending', failure_code = NULL, failure_message = NULL,"
-                " updated_at = now() WHERE payout_id IN ("
+                " provider_failures = 0, updated_at = now() WHERE payout_id IN ("
                 " SELECT payout_id FROM payouts WHERE status = 'Failed' AND failure_code = 'RETRIES_EXHAUSTED'"
-                " AND (%s::text IS NULL OR batch_id = %s) ORDER BY updated_at LIMIT %s FOR UPDATE)"
+                f" AND (%s::text IS NULL OR batch_id = %s) ORDER BY updated_at LIMIT %s {_ROW_LOCK})"
                 " RETURNING payout_id::text, attempts",
                 (batch_id, batch_id, limit),
             )

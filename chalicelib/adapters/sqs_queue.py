@@ -11,6 +11,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
+MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
+_DEPTH_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
 
 
 def change_visibility(client: Any, queue_url: str, receipt_handle: str, seconds: int) -> None:
@@ -79,6 +85,27 @@ class PayoutQueue:
         """Make a received message visible again after `seconds` (retry backoff)."""
         change_visibility(self._client, self._url, receipt_handle, seconds)
 
+    def renew(self, payout_id: str, retries: int, delay_seconds: int) -> None:
+        """Send a payout's message again as a new message (receive count 0), visible after the delay.
+
+        `retries` rides along so the next backoff carries on from where the old message was.
+        """
+        body = {"payout_id": payout_id, "retries": retries}
+        self._client.send_message(
+            QueueUrl=self._url,
+            MessageBody=json.dumps(body, separators=(",", ":")),
+            DelaySeconds=max(0, min(delay_seconds, MAX_DELAY_SECONDS)),
+        )
+
+    def depth(self) -> int:
+        """Messages the queue holds: waiting, received and not yet deleted, and delayed."""
+        return queue_depth(self._client, self._url)
+
+
+def queue_depth(client: Any, url: str) -> int:
+    attrs = client.get_queue_attributes(QueueUrl=url, AttributeNames=list(_DEPTH_ATTRIBUTES))["Attributes"]
+    return sum(int(attrs.get(name, 0)) for name in _DEPTH_ATTRIBUTES)
+
 
 # Error codes meaning "this endpoint has no StartMessageMoveTask" (MiniStack, older emulators).
 _NO_MOVE_TASK = {
@@ -100,6 +127,13 @@ class DeadLetters:
 
     def delay(self, receipt_handle: str, seconds: int) -> None:
         change_visibility(self._client, self._url, receipt_handle, seconds)
+
+    def depth(self) -> int:
+        return queue_depth(self._client, self._url)
+
+    def send(self, body: str) -> None:
+        """Put a message here directly (one that names no payout: nothing can settle it)."""
+        self._client.send_message(QueueUrl=self._url, MessageBody=body)
 
     def move_back(self) -> tuple[str, int | None]:
         """Move every dead letter to the payouts queue: ("move_task", None) or ("copied", count)."""

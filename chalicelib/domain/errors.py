@@ -39,6 +39,17 @@ class Unavailable(ServiceError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class Busy(Unavailable):
+    """Concurrent writes kept conflicting (deadlocks, lock timeouts) after a few retries in place.
+
+    The database is up: this is not "unavailable", only "not now"."""
+
+    code = "busy"
+
+    def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message, retry_after_seconds)
+
+
 class ProviderError(ServiceError):
     """The Pix provider did not pay; subclasses say whether to retry."""
 

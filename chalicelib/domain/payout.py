@@ -24,6 +24,9 @@ class Payout:
     failure_message: str | None
     created_at: datetime
     updated_at: datetime
+    # Sends the provider answered with a transient error or left unknown since the payout was last
+    # opened: the provider budget. `attempts` counts claims, which infrastructure faults also make.
+    provider_failures: int = 0
 
     def fingerprint(self) -> tuple[str, str, int, str, str]:
         return (self.external_id, self.user_id, self.amount_cents, self.pix_key_type, self.pix_key)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..adapters.fanout_queue import FanoutQueue
 from ..adapters.outbox import add_enqueue_tasks
+from ..adapters.pg_conflicts import after_conflict, is_retryable
 from ..adapters.postgres import PayoutRepository, is_external_id_race
 from ..domain.batch_request import BatchRequest, is_identifier
 from ..domain.errors import BadRequest, Conflict, NotFound
@@ -64,12 +65,19 @@ def submit_batch(
     Nothing else is sent from here: the fan-out function enqueues the payouts from the outbox.
     """
     digest = batch_hash(request)
-    for round_ in range(_RACE_RETRIES):
+    races = conflicts = 0
+    while True:
         try:
             submission, outbox_ids = _write_batch(repo, fanout, request, digest, new_e2e_id)
             break
         except Exception as exc:
-            if not is_external_id_race(exc) or round_ == _RACE_RETRIES - 1:
+            if is_retryable(exc):
+                # A deadlock or lock timeout rolled the whole transaction back: run it again.
+                after_conflict(exc, conflicts, "submit_batch")
+                conflicts += 1
+                continue
+            races += 1
+            if not is_external_id_race(exc) or races == _RACE_RETRIES:
                 raise
             logger.info("external_id race, re-planning", extra={"batch_id": request.batch_id})
     if outbox_ids:

@@ -25,32 +25,75 @@ def sweep(
     grace_seconds: int,
     stale_seconds: int,
     limit: int,
+    dead_letters: DeadLetters | None = None,
+    lost_seconds: int | None = None,
 ) -> dict[str, int]:
-    """Re-wake fan-outs that never finished, and re-send payouts that have sat open too long.
+    """Re-wake fan-outs that never finished, and re-send payouts whose message is gone.
 
     An outbox record is due when its wake-up may have been lost (SQS down after the commit) or its
-    fan-out died: undone, unleased, untouched for grace_seconds. A second wake-up or a second
-    message for a payout is harmless: the lease, the lock and the status guard make it a no-op.
+    fan-out died: undone, unleased, untouched for grace_seconds.
+
+    A payout message is known to be gone, without knowing whose, when the queues hold fewer
+    messages than there are open payouts whose fan-out is done (each has one: waiting, in flight or
+    delayed, or in the dead-letter queue). That happens when the emulator dies (its queues live in
+    memory) or a queue is purged. Then up to that many payouts untouched for `lost_seconds` are
+    re-sent at once, oldest first; otherwise only those untouched for `stale_seconds`, a window
+    longer than any backoff. A second wake-up or message is harmless: the lease, the lock and the
+    status guard make it a no-op, and a payout is re-sent at most once per window.
     """
-    report = {"outbox_records": 0, "unwoken": 0, "stale_payouts": 0, "unsent": 0}
+    report = {"outbox_records": 0, "unwoken": 0, "stale_payouts": 0, "lost_payouts": 0, "missing": 0, "unsent": 0}
+    missing = _missing_messages(repo, queue, dead_letters) if lost_seconds is not None else 0
     due = outbox.due(ENQUEUE_PAYOUTS, grace_seconds, limit)
     report["outbox_records"] = len(due)
     report["unwoken"] = len(wakeups.wake_each(due)) if due else 0
     stale = repo.claim_stale_payouts(stale_seconds, limit)
     report["stale_payouts"] = len(stale)
     report["unsent"] += len(queue.enqueue(stale))
-    count("SweptPayouts", report["stale_payouts"])
+    report["missing"] = max(0, missing - report["stale_payouts"])
+    if report["missing"] and lost_seconds is not None:
+        lost = repo.claim_stale_payouts(lost_seconds, min(report["missing"], limit))
+        report["lost_payouts"] = len(lost)
+        report["unsent"] += len(queue.enqueue(lost))
+    count("SweptPayouts", report["stale_payouts"] + report["lost_payouts"])
     count("SweptOutboxRecords", report["outbox_records"])
     if any(report.values()):
         logger.warning("sweeper re-woke fan-outs or re-enqueued payouts", extra=report)
     return report
 
 
-def handle_dead_letter(repo: PayoutRepository, provider: PixProvider, payout_id: str, lease_seconds: int) -> str:
-    """A payout whose message exhausted its receives: Completed if it was paid after all, else Failed."""
-    outcome, _ = repo.give_up(payout_id, lease_seconds, lambda e2e: provider.find(e2e) is not None)
+def _missing_messages(repo: PayoutRepository, queue: PayoutQueue, dead_letters: DeadLetters | None) -> int:
+    """Open payouts minus the messages both queues hold; 0 when the queues cannot say."""
+    try:
+        held = queue.depth() + (dead_letters.depth() if dead_letters is not None else 0)
+    except Exception:  # noqa: BLE001 - then only the slow stale rule runs this time
+        logger.warning("could not read the queues' depth")
+        return 0
+    return max(0, repo.count_open() - held)
+
+
+def handle_dead_letter(
+    repo: PayoutRepository,
+    provider: PixProvider,
+    queue: PayoutQueue,
+    payout_id: str,
+    *,
+    lease_seconds: int,
+    max_provider_attempts: int,
+) -> str:
+    """A payout whose message ran out of receives. Completed if it was paid after all; Failed only
+    when its own count of unpaid provider attempts is spent; otherwise its receives went on faults
+    of our own, and it goes back to the payouts queue."""
+    outcome, _ = repo.give_up(
+        payout_id, lease_seconds, max_provider_attempts, lambda e2e: provider.find(e2e) is not None
+    )
     if outcome == "in_flight":
         raise StillInFlight(payout_id)
+    if outcome == "returned":
+        if queue.enqueue([payout_id]):
+            raise RuntimeError(f"could not send payout {payout_id} back to the payouts queue")
+        count("DeadLettersReturned")
+        logger.warning("dead letter sent back to the payouts queue", extra={"payout_id": payout_id})
+        return outcome
     if outcome == "failed":
         count("PayoutsExhausted")
     logger.info("dead letter handled", extra={"payout_id": payout_id, "outcome": outcome})

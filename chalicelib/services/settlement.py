@@ -1,4 +1,9 @@
-"""Settles payouts: claim the attempts, ask before re-sending, pay, record the outcomes."""
+"""Settles payouts: claim the attempts, ask before re-sending, pay, record the outcomes.
+
+Only the provider ends a payout Failed: by rejecting it, or by leaving `max_provider_attempts` sends
+unpaid (the payout's own `provider_failures`). Any other error (database, lock table, queue, a
+crash) reaches the caller as an exception and spends nothing: its message simply comes back.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..adapters.postgres import PayoutRepository
-from ..domain.errors import ProviderOutcomeUnknown, ProviderRejected, ProviderTransientError
+from ..adapters.postgres import PayoutRepository, exhausted_reason
+from ..domain.errors import ProviderOutcomeUnknown, ProviderRejected, ProviderTransientError, Unavailable
 from ..domain.payout_status import PayoutStatus
 from ..domain.pix_keys import mask_pix_key
 from ..domain.provider import PixProvider, Transfer, send_all
@@ -15,12 +20,13 @@ from ..observability import count, logger
 
 
 class RetryLater(Exception):
-    """The payout is still Processing and its message must come back later."""
+    """The provider did not pay (transient error, unknown outcome): the message comes back after a
+    backoff that grows with the payout's failed provider attempts."""
 
-    def __init__(self, payout_id: str, attempt: int, reason: str) -> None:
-        super().__init__(f"payout {payout_id} attempt {attempt}: {reason}")
+    def __init__(self, payout_id: str, failures: int, reason: str) -> None:
+        super().__init__(f"payout {payout_id} provider failure {failures}: {reason}")
         self.payout_id = payout_id
-        self.attempt = attempt
+        self.failures = failures
 
 
 class UnknownPayout(Exception):
@@ -35,14 +41,16 @@ class UnknownPayout(Exception):
 @dataclass(frozen=True, slots=True)
 class Settled:
     payout_id: str
-    outcome: str  # completed, recovered, failed, already_final
+    outcome: str  # completed, recovered, failed (rejected), exhausted, already_final
     attempt: int = 0
 
 
 Outcome = Settled | BaseException
 
 
-def settle_payouts(repo: PayoutRepository, provider: PixProvider, payout_ids: Sequence[str]) -> dict[str, Outcome]:
+def settle_payouts(
+    repo: PayoutRepository, provider: PixProvider, payout_ids: Sequence[str], max_provider_attempts: int
+) -> dict[str, Outcome]:
     """Settle payouts whose locks the caller holds. Each id maps to Settled, or to the exception that
     sends its message back (RetryLater, UnknownPayout, or any error). An error that escapes (the
     database down) sends every message back; payouts paid by then are found at the provider next time."""
@@ -57,17 +65,27 @@ def settle_payouts(repo: PayoutRepository, provider: PixProvider, payout_ids: Se
     for payout_id, (payout, _previous) in started.items():
         attempt = payout.attempts
         try:
-            # An earlier attempt may have paid and died before recording it: never send twice.
+            # Any earlier claim may have paid and died before recording it: never send twice.
             if attempt > 1 and provider.find(payout.end_to_end_id) is not None:
                 paid.append((payout_id, attempt, "recovered"))
+                continue
+            if payout.provider_failures >= max_provider_attempts:
+                # The budget ran out on an unknown outcome, and the provider has no transfer.
+                reason = exhausted_reason(payout.provider_failures, None, "the provider has no transfer")
+                repo.finish(payout_id, PayoutStatus.FAILED, attempt, "RETRIES_EXHAUSTED", reason)
+                outcomes[payout_id] = Settled(payout_id, "exhausted", attempt)
                 continue
         except Exception as exc:  # noqa: BLE001 - this payout's message comes back; the others go on
             outcomes[payout_id] = exc
             continue
         transfer = Transfer(payout.end_to_end_id, payout_id, payout.amount_cents, payout.pix_key_type, payout.pix_key)
         to_send.append((payout_id, attempt, transfer))
+    results: list[Exception | None]
     try:
         results = send_all(provider, [t for _, _, t in to_send])
+    except Unavailable as exc:
+        # Nothing reached the provider (the sandbox's ledger is our own PostgreSQL): not an attempt.
+        results = [exc for _ in to_send]
     except Exception as exc:  # noqa: BLE001 - the provider call failed as a whole: unknown outcome
         results = [ProviderOutcomeUnknown(f"batch send failed: {exc}") for _ in to_send]
     for (payout_id, attempt, transfer), error in zip(to_send, results, strict=True):
@@ -75,7 +93,7 @@ def settle_payouts(repo: PayoutRepository, provider: PixProvider, payout_ids: Se
             paid.append((payout_id, attempt, "completed"))
         else:
             try:
-                outcomes[payout_id] = _record_error(repo, transfer, attempt, error)
+                outcomes[payout_id] = _record_error(repo, transfer, attempt, error, max_provider_attempts)
             except Exception as exc:  # noqa: BLE001 - e.g. the database went away: this message comes back
                 outcomes[payout_id] = exc
     # Recorded together at the end: a crash before this leaves them Processing, and their
@@ -87,9 +105,9 @@ def settle_payouts(repo: PayoutRepository, provider: PixProvider, payout_ids: Se
     return outcomes
 
 
-def _record_error(repo: PayoutRepository, transfer: Transfer, attempt: int, error: Exception) -> Outcome:
+def _record_error(repo: PayoutRepository, transfer: Transfer, attempt: int, error: Exception, budget: int) -> Outcome:
     payout_id = transfer.payout_id
-    log = {"payout_id": payout_id, "attempt": attempt}
+    log: dict[str, object] = {"payout_id": payout_id, "attempt": attempt}
     if isinstance(error, ProviderRejected):
         repo.finish(payout_id, PayoutStatus.FAILED, attempt, error.provider_code or "REJECTED", str(error))
         # Masked (LGPD), but enough for an operator to see which key the receiving bank refused.
@@ -99,10 +117,16 @@ def _record_error(repo: PayoutRepository, transfer: Transfer, attempt: int, erro
         return Settled(payout_id, "failed", attempt)
     if isinstance(error, ProviderTransientError | ProviderOutcomeUnknown):
         event = "outcome_unknown" if isinstance(error, ProviderOutcomeUnknown) else "attempt_failed"
-        logger.warning("settlement attempt failed", extra={**log, "event": event, "code": error.provider_code})
-        repo.record_event(payout_id, event, attempt, error.provider_code, str(error))
-        return RetryLater(payout_id, attempt, event)
-    return error
+        failures, exhausted = repo.record_provider_failure(
+            payout_id, event, attempt, error.provider_code, str(error), budget
+        )
+        log.update(event=event, code=error.provider_code, provider_failures=failures)
+        if exhausted:
+            logger.warning("payout failed: provider attempts exhausted", extra=log)
+            return Settled(payout_id, "exhausted", attempt)
+        logger.warning("settlement attempt failed", extra=log)
+        return RetryLater(payout_id, max(1, failures), event)
+    return error  # not the provider's answer (e.g. our database): the message comes back, nothing spent
 
 
 def _count(outcomes: dict[str, Outcome]) -> None:
@@ -110,11 +134,13 @@ def _count(outcomes: dict[str, Outcome]) -> None:
     count("PayoutsCompleted", kinds.count("completed") + kinds.count("recovered"))
     count("PayoutsRecovered", kinds.count("recovered"))
     count("PayoutsFailed", kinds.count("failed"))
+    count("PayoutsExhausted", kinds.count("exhausted"))
     count("SettlementRetries", kinds.count("retry"))
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> int:
     """Exponential backoff with equal jitter: half fixed, half random, so retries spread but never bunch at 0."""
-    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    # The exponent is bounded: a message renewed through an outage of days counts into the thousands.
+    ceiling = min(cap, base * 2 ** min(max(0, attempt - 1), 32))
     r = rng or random
     return max(1, round(ceiling / 2 + r.uniform(0, ceiling / 2)))

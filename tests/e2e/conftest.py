@@ -24,8 +24,12 @@ PORT = int(os.environ.get("PIX_STACK_PORT", "4566"))
 class Stack:
     api_url: str
     database_url: str
-    api_key: str
     started_at: float
+
+    @property
+    def api_key(self) -> str:
+        # Read each time: an emulator that died and came back fresh made a new key.
+        return (STACK / "api_key").read_text().strip()
 
     def url(self, path: str) -> str:
         return self.api_url.rstrip("/") + path
@@ -36,6 +40,11 @@ class Stack:
     def post(self, path: str, data: str, **kw: Any) -> requests.Response:
         headers = {"x-api-key": self.api_key, "Content-Type": "application/json"}
         return requests.post(self.url(path), data=data, headers=headers, timeout=60, **kw)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that inject faults into the shared stack (stop, kill, restart parts of it) run last."""
+    items.sort(key=lambda item: item.get_closest_marker("stack_faults") is not None)
 
 
 def _ministack_running() -> bool:
@@ -54,7 +63,6 @@ def stack() -> Iterator[Stack]:
     yield Stack(
         api_url=(STACK / "api_url").read_text().strip(),
         database_url=(STACK / "database_url").read_text().strip(),
-        api_key=(STACK / "api_key").read_text().strip(),
         started_at=time.time(),
     )
     if not was_running:

@@ -162,8 +162,8 @@ def wait_for_status(stack: Any, pid: str, status: str, deadline: float = 120.0) 
         time.sleep(1)
 
 
-def test_exhausted_retries_dead_letter_the_payout_and_a_redrive_pays_it_once(stack, db):
-    # The sandbox fails this amount transiently 5 times: exactly the queue's maxReceiveCount.
+def test_exhausted_provider_attempts_fail_the_payout_and_a_redrive_pays_it_once(stack, db):
+    # The sandbox fails this amount transiently 5 times: exactly the provider budget (MAX_PROVIDER_ATTEMPTS).
     body = batch(item(amount_cents=66695))
     pid = post(stack, body).json()["payout_ids"][0]
     failed = wait_for_status(stack, pid, "Failed")

@@ -67,6 +67,7 @@ def configured_app(aws: dict[str, Any], database_url: str, monkeypatch: pytest.M
     """Environment the deployed functions get, pointed at moto and the scratch database."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("PAYOUTS_QUEUE_URL", aws["queue_url"])
+    monkeypatch.setenv("PAYOUTS_DLQ_URL", aws["dlq_url"])
     monkeypatch.setenv("IDEMPOTENCY_TABLE", aws["table"])
     monkeypatch.setenv("FANOUT_QUEUE_URL", aws["fanout_url"])
     monkeypatch.setenv("RETRY_BASE_SECONDS", "1")

@@ -49,14 +49,19 @@ def post(client: Any, body: Any, raw: bytes | str | None = None) -> Any:
     )
 
 
-def sqs_event(*payout_ids: str, receipt_handles: list[str] | None = None) -> dict[str, Any]:
+def sqs_event(
+    *payout_ids: str, receipt_handles: list[str] | None = None, sent_ms: int | None = None, receive_count: int = 1
+) -> dict[str, Any]:
     """An SQS event whose records have distinct messageIds (Chalice's generator reuses one)."""
-    return sqs_records([json.dumps({"payout_id": pid}) for pid in payout_ids], receipt_handles)
+    bodies = [json.dumps({"payout_id": pid}) for pid in payout_ids]
+    return sqs_records(bodies, receipt_handles, sent_ms=sent_ms, receive_count=receive_count)
 
 
-def sqs_records(bodies: list[str], receipt_handles: list[str] | None = None) -> dict[str, Any]:
-    """An SQS event with these message bodies, sent now."""
-    sent = str(int(time.time() * 1000))
+def sqs_records(
+    bodies: list[str], receipt_handles: list[str] | None = None, *, sent_ms: int | None = None, receive_count: int = 1
+) -> dict[str, Any]:
+    """An SQS event with these message bodies, sent now unless sent_ms says when."""
+    sent = str(int(time.time() * 1000) if sent_ms is None else sent_ms)
     records = []
     for n, body in enumerate(bodies):
         records.append(
@@ -65,7 +70,7 @@ def sqs_records(bodies: list[str], receipt_handles: list[str] | None = None) -> 
                 "receiptHandle": (receipt_handles or [])[n] if receipt_handles else f"rh-{uuid.uuid4().hex}",
                 "body": body,
                 "attributes": {
-                    "ApproximateReceiveCount": "1",
+                    "ApproximateReceiveCount": str(receive_count),
                     "SentTimestamp": sent,
                     "SenderId": "test",
                     "ApproximateFirstReceiveTimestamp": "0",

@@ -203,16 +203,41 @@ def test_a_worker_dying_mid_payout_is_finished_by_the_next_delivery_with_one_tra
     assert ("recovered" in [h["event"] for h in body["history"]]) == bool(paid_before_crash)
 
 
-def test_a_dead_letter_fails_its_payout_with_retries_exhausted_and_the_last_error(client, dlq_env, db):
+def test_a_dead_letter_with_provider_attempts_left_goes_back_to_the_queue_instead_of_failing(client, dlq_env, db):
     [pid] = post(client, batch(item(amount_cents=66694))).json_body["payout_ids"]
-    client.lambda_.invoke("settle", sqs_event(pid))
-    assert payout(client, pid)["status"] == "Processing"
+    queued(dlq_env)
+    client.lambda_.invoke("settle", sqs_event(pid))  # one transient error: 1 of 5 provider attempts spent
     result = client.lambda_.invoke("dead_letters", sqs_event(pid)).payload
     assert result == {"batchItemFailures": []}
     body = payout(client, pid)
+    assert body["status"] == "Processing" and body["history"][-1]["event"] == "returned"
+    assert queued(dlq_env) == [pid]
+    assert transfers(db, pid) == 0
+
+
+def test_a_dead_letter_whose_provider_budget_is_spent_fails_with_the_last_error(client, dlq_env, db):
+    [pid] = post(client, batch(item(amount_cents=66694))).json_body["payout_ids"]
+    client.lambda_.invoke("settle", sqs_event(pid))
+    with db.cursor() as cur:  # as if the other four unpaid sends had been recorded too
+        cur.execute("UPDATE payouts SET provider_failures = 5 WHERE payout_id = %s", (pid,))
+    assert client.lambda_.invoke("dead_letters", sqs_event(pid)).payload == {"batchItemFailures": []}
+    body = payout(client, pid)
     assert body["status"] == "Failed"
     assert body["failure"]["code"] == "RETRIES_EXHAUSTED"
-    assert "AB03" in body["failure"]["message"]
+    assert "5 failed provider attempt(s)" in body["failure"]["message"] and "AB03" in body["failure"]["message"]
+    assert transfers(db, pid) == 0
+
+
+def test_spending_the_provider_budget_fails_the_payout_at_once_with_the_last_error(client, app_env, db, monkeypatch):
+    monkeypatch.setenv("MAX_PROVIDER_ATTEMPTS", "2")
+    wiring.reset()
+    [pid] = post(client, batch(item(amount_cents=66694))).json_body["payout_ids"]
+    assert len(client.lambda_.invoke("settle", sqs_event(pid)).payload["batchItemFailures"]) == 1
+    assert client.lambda_.invoke("settle", sqs_event(pid)).payload == {"batchItemFailures": []}
+    body = payout(client, pid)
+    assert body["status"] == "Failed" and body["failure"]["code"] == "RETRIES_EXHAUSTED"
+    assert body["failure"]["message"].startswith("gave up after 2 failed provider attempt(s); last error: AB03")
+    assert [h["event"] for h in body["history"]].count("attempt_failed") == 2
     assert transfers(db, pid) == 0
 
 
@@ -240,7 +265,10 @@ def test_the_redrive_reopens_exhausted_payouts_and_moves_dead_letters_back(clien
     [pid] = post(client, batch(item(amount_cents=66694))).json_body["payout_ids"]
     queued(dlq_env)
     client.lambda_.invoke("settle", sqs_event(pid))
+    with db.cursor() as cur:
+        cur.execute("UPDATE payouts SET provider_failures = 5 WHERE payout_id = %s", (pid,))
     client.lambda_.invoke("dead_letters", sqs_event(pid))
+    assert payout(client, pid)["status"] == "Failed"
     rejected = post(client, batch(item(amount_cents=66601))).json_body["payout_ids"][0]
     client.lambda_.invoke("settle", sqs_event(rejected))
     stray = json.dumps({"payout_id": "00000000-0000-4000-8000-000000000000"})
@@ -251,6 +279,7 @@ def test_the_redrive_reopens_exhausted_payouts_and_moves_dead_letters_back(clien
     assert report["reopened"] >= 1 and report["dead_letters"] == "copied" and report["moved"] == 1
     body = payout(client, pid)
     assert body["status"] == "Pending" and body["history"][-1]["event"] == "redriven"
+    assert one(db, "SELECT provider_failures FROM payouts WHERE payout_id = %s", pid) == (0,)  # a fresh budget
     assert payout(client, rejected)["status"] == "Failed"  # provider rejections are final
     assert set(queued(dlq_env)) >= {pid, "00000000-0000-4000-8000-000000000000"}
     assert queued(dlq_env, "dlq_url") == []

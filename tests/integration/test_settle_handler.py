@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any
 
+from chalicelib import wiring
 from tests.integration.helpers import batch, fan_out, item, post, sqs_event
 
 
@@ -143,7 +144,17 @@ def test_a_second_delivery_while_the_first_holds_the_lock_is_sent_back_not_paid(
     assert transfers(db, pid) == 1
 
 
-def test_a_message_naming_no_payout_fails_so_it_reaches_the_dead_letter_queue(client, app_env):
+def test_a_message_naming_no_payout_goes_straight_to_the_dead_letter_queue(client, app_env):
+    event = sqs_event("x")
+    event["Records"][0]["body"] = "not json"
+    assert client.lambda_.invoke("settle", event).payload == {"batchItemFailures": []}
+    msgs = app_env["sqs"].receive_message(QueueUrl=app_env["dlq_url"], MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in msgs] == ["not json"]
+
+
+def test_a_message_naming_no_payout_fails_when_the_dead_letter_queue_cannot_take_it(client, app_env, monkeypatch):
+    monkeypatch.setenv("PAYOUTS_DLQ_URL", app_env["dlq_url"] + "-gone")
+    wiring.reset()
     event = sqs_event("x")
     event["Records"][0]["body"] = "not json"
     result = client.lambda_.invoke("settle", event).payload
@@ -192,8 +203,11 @@ def test_a_message_with_a_bad_payout_id_fails_alone_and_not_its_batch(client, ap
     [pid] = submit(client, 1500)
     event = sqs_event(pid, "not-a-uuid", "6A1D4A8E-8F54-4B8E-9D8E-1F2D3C4B5A69")
     result = client.lambda_.invoke("settle", event).payload
-    bad = {r["messageId"] for r in event["Records"][1:]}
-    assert {f["itemIdentifier"] for f in result["batchItemFailures"]} == bad
+    assert result == {"batchItemFailures": []}  # the two bad ones went to the dead-letter queue
+    msgs = app_env["sqs"].receive_message(QueueUrl=app_env["dlq_url"], MaxNumberOfMessages=10)["Messages"]
+    assert sorted(json.loads(m["Body"])["payout_id"] for m in msgs) == sorted(
+        json.loads(r["body"])["payout_id"] for r in event["Records"][1:]
+    )
     assert payout(client, pid)["status"] == "Completed"
 
 

@@ -42,3 +42,9 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped():
         assert min(values) >= low and max(values) <= high
         assert len(values) > 1
     assert max(backoff_seconds(30, 2, 300, rng) for _ in range(50)) <= 300
+
+
+def test_the_infrastructure_backoff_stays_capped_however_often_a_message_came_back():
+    rng = random.Random(7)
+    waits = [backoff_seconds(n, 2.0, 120.0, rng) for n in (1, 2, 3, 10, 50, 500, 5000)]
+    assert waits[0] <= 2 and all(60 <= w <= 120 for w in waits[4:])
