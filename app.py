@@ -1,11 +1,12 @@
-"""Chalice entry points: HTTP routes, the SQS fan-out and settle handlers, the sweeper. Glue only."""
+"""Chalice entry points: HTTP routes, the SQS fan-out and settle handlers, the schedules. Glue only."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from chalice import Chalice, Rate, Response
+from chalice import Chalice, Cron, Rate, Response
 from chalice.app import CloudWatchEvent, Request, SQSEvent
 
 from chalicelib import wiring
@@ -17,9 +18,11 @@ from chalicelib.api.http import (
     parse_json_body,
 )
 from chalicelib.domain.batch_request import parse_batch_request
+from chalicelib.domain.reconciliation import previous_utc_day
 from chalicelib.fanout_worker import handle_fanout_event
 from chalicelib.observability import flush_metrics, logger
 from chalicelib.services import batches, recovery
+from chalicelib.services.reconcile import reconcile
 from chalicelib.worker import handle_dead_letter_event, handle_settle_event
 
 app = Chalice(app_name="pix-payouts")
@@ -120,5 +123,22 @@ def sweeper(event: CloudWatchEvent) -> dict[str, int]:
             dead_letters=wiring.dead_letters(),
             lost_seconds=s.sweep_lost_seconds,
         )
+    finally:
+        flush_metrics()
+
+
+@app.schedule(Cron(0, 3, "*", "*", "?", "*"))
+def reconciliation(event: CloudWatchEvent) -> dict[str, object]:
+    """At 03:00 UTC: the provider's sends of the day before against our payouts (README: Reconciliation)."""
+    provider = wiring.settings().pix_provider
+    if provider != "efi":
+        logger.info(
+            "reconciliation skipped: only PIX_PROVIDER=efi has a list to reconcile with", extra={"provider": provider}
+        )
+        return {"skipped": provider}
+    try:
+        # The event's time, not the clock's: a late or retried run still reconciles the day it was meant for.
+        since, until = previous_utc_day(datetime.fromisoformat(event.time))
+        return reconcile(wiring.provider_sends(), wiring.reconcile_queries(), since, until).summary()
     finally:
         flush_metrics()

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from . import wiring
+from . import reconcile_cli, wiring
 from .adapters.migrations import apply_migrations
 from .services import recovery
 
@@ -27,7 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         "dlq-redrive", help="reopen RETRIES_EXHAUSTED payouts and move dead letters back to the payouts queue"
     )
     redrive.add_argument("--batch-id", help="only reopen this batch's payouts (dead letters are all moved)")
+    reconcile_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "reconcile":
+        return reconcile_cli.run(args)
 
     s = wiring.settings()
     if args.command == "migrate":

@@ -12,6 +12,7 @@ from .adapters.fanout_queue import FanoutQueue
 from .adapters.locks import PayoutLocks
 from .adapters.outbox import Outbox
 from .adapters.postgres import Database, PayoutRepository
+from .adapters.reconcile_queries import ReconcileQueries
 from .adapters.sandbox_pix import SandboxPixProvider
 from .adapters.secrets import database_url_from_secret
 from .adapters.sqs_queue import DeadLetters, PayoutQueue
@@ -21,6 +22,7 @@ from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from .adapters.efi import EfiCredentials, EfiProvider
+    from .adapters.efi.listing import EfiSends
     from .services.batches import FanoutPlan
 
 _cache: dict[str, Any] = {}
@@ -187,3 +189,14 @@ def new_e2e_id() -> str:
 def locks() -> PayoutLocks:
     s = settings()
     return once("locks", lambda: PayoutLocks(boto3.client("dynamodb", config=_boto_config()), s.idempotency_table))
+
+
+def provider_sends() -> EfiSends:
+    """Efí's books of this account, as reconciliation reads them."""
+    from .adapters.efi.listing import EfiSends
+
+    return once("provider_sends", lambda: EfiSends(efi_provider()))
+
+
+def reconcile_queries() -> ReconcileQueries:
+    return once("reconcile_queries", lambda: ReconcileQueries(database()))

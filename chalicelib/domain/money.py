@@ -21,3 +21,20 @@ def centavos(value: str) -> int:
     if match is None:
         raise ValueError(f"not a reais amount with two decimal places: {value!r}")
     return int(match.group(1)) * 100 + int(match.group(2))
+
+
+_DECIMAL_RE = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+
+
+def exact_centavos(value: object) -> int | None:
+    """A decimal reais string in any number of places -> centavos ("350.0" -> 35000); None unless whole centavos.
+
+    For reading what a provider reports (reconciliation): its value, exactly, whatever its spelling.
+    """
+    match = _DECIMAL_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    places = (match.group(2) or "").rstrip("0")
+    if len(places) > 2:
+        return None
+    return int(match.group(1)) * 100 + int(places.ljust(2, "0"))

@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib import wiring
+from tests.integration.psp import connect, start_psp  # noqa: F401 - fixtures for every integration module
 
 REGION = "us-east-1"
 

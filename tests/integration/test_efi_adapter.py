@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,9 +32,8 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.payout_status import PayoutEvent
 from chalicelib.domain.provider import SendReport, Transfer
 from chalicelib.domain.send_id import send_id_for
-from infra.localpsp import ClientFiles, LocalPsp, PspConfig
-
-PAYER_KEY = "payer@pix-payouts.example"
+from infra.localpsp import ClientFiles
+from tests.integration.psp import PAYER_KEY, efi_env, eventually
 
 
 class Clock:
@@ -47,38 +46,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def start_psp(tmp_path: Path) -> Iterator[Callable[..., LocalPsp]]:
-    started: list[LocalPsp] = []
-
-    def start(**settings: Any) -> LocalPsp:
-        settings.setdefault("confirm_delay_ms", 50)
-        psp = LocalPsp(PspConfig(state_dir=tmp_path / f"psp{len(started)}", **settings)).start()
-        started.append(psp)
-        return psp
-
-    yield start
-    for psp in started:
-        psp.stop()
-
-
-@pytest.fixture
-def connect() -> Iterator[Callable[..., EfiProvider]]:
-    clients: list[EfiProvider] = []
-
-    def make(psp: LocalPsp, **options: Any) -> EfiProvider:
-        files = psp.client_files
-        assert files is not None
-        credentials = EfiCredentials.from_files(str(files.cert), str(files.key), str(files.credentials), str(files.ca))
-        client = EfiProvider(psp.base_url, credentials, PAYER_KEY, **options)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
-
-
 def transfer(amount_cents: int = 35000, pix_key: str = "u1@email.com") -> Transfer:
     payout_id = str(uuid.uuid4())
     return Transfer("E99999999202510051200" + uuid.uuid4().hex[:11], payout_id, amount_cents, "EMAIL", pix_key)
@@ -87,15 +54,6 @@ def transfer(amount_cents: int = 35000, pix_key: str = "u1@email.com") -> Transf
 def listed(provider: EfiProvider, minutes: int = 5) -> list[SendReport]:
     now = datetime.now(UTC)
     return list(provider.sent_between(now - timedelta(minutes=minutes), now + timedelta(minutes=minutes)))
-
-
-def eventually(check: Callable[[], Any], seconds: float = 10.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
 
 
 def test_a_send_is_accepted_and_awaits_the_providers_confirmation(start_psp, connect) -> None:
@@ -440,18 +398,7 @@ def test_a_secret_without_the_certificate_is_refused(aws) -> None:
 
 
 def test_pix_provider_efi_wires_the_adapter_from_files_named_by_settings(start_psp, monkeypatch) -> None:
-    psp = start_psp()
-    files = psp.client_files
-    assert files is not None
-    for name, value in {
-        "PIX_PROVIDER": "efi",
-        "EFI_BASE_URL": psp.base_url,
-        "EFI_CERT_FILE": str(files.cert),
-        "EFI_KEY_FILE": str(files.key),
-        "EFI_CA_FILE": str(files.ca),
-        "EFI_CREDENTIALS_FILE": str(files.credentials),
-        "EFI_PAYER_KEY": PAYER_KEY,
-    }.items():
+    for name, value in efi_env(start_psp()).items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("EFI_SECRET_ARN", raising=False)
     wiring.reset()

@@ -109,8 +109,21 @@ def test_the_functions_know_the_queue_s_receive_limit(template):
 
 
 def test_no_policy_grants_every_action(template):
-    for name in ("ApiHandlerRole", "FanoutRole", "SettleRole", "DeadLettersRole", "SweeperRole"):
+    for name in ("ApiHandlerRole", "FanoutRole", "SettleRole", "DeadLettersRole", "SweeperRole", "ReconciliationRole"):
         for policy in template["Resources"][name]["Properties"]["Policies"]:
             for stmt in policy["PolicyDocument"]["Statement"]:
                 actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
                 assert not any(a == "*" or a.endswith(":*") for a in actions), (name, actions)
+
+
+def test_reconciliation_runs_daily_at_three_utc_with_the_database_the_others_have(template):
+    resources = template["Resources"]
+    events = resources["Reconciliation"]["Properties"]["Events"]
+    (schedule,) = events.values()
+    assert schedule["Type"] == "Schedule"
+    assert schedule["Properties"]["Schedule"] == "cron(0 3 * * ? *)"
+    assert {"Ref": "ReconciliationRole"} in resources["ReadDatabaseSecret"]["Properties"]["Roles"]
+    assert (
+        resources["ReconciliationRole"]["Properties"]["ManagedPolicyArns"]
+        == (resources["SweeperRole"]["Properties"]["ManagedPolicyArns"])
+    )

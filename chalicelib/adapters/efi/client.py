@@ -97,6 +97,10 @@ class EfiProvider:
         """What Efí knows of the send under idEnvio; None when nothing was sent under it."""
         return self._ask(f"/v2/gn/pix/enviados/id-envio/{send_id}")
 
+    def entry(self, send_id: str) -> Any:
+        """The send under idEnvio as Efí wrote it (reconciliation reads it itself); None when there is none."""
+        return self._entry(f"/v2/gn/pix/enviados/id-envio/{send_id}")
+
     def ask_end_to_end(self, end_to_end_id: str) -> SendReport | None:
         """What Efí knows of the send with this end-to-end id (the one it assigned)."""
         return self._ask(f"/v2/gn/pix/enviados/{end_to_end_id}")
@@ -113,6 +117,14 @@ class EfiProvider:
 
     def sent_between(self, since: datetime, until: datetime) -> Iterator[SendReport]:
         """Every send Efí lists with its request time in [since, until], page by page."""
+        for entry in self.entries_between(since, until):
+            try:
+                yield report(entry)
+            except NotEfiShape as exc:
+                raise ProviderOutcomeUnknown(f"provider listed an unreadable send: {exc}") from exc
+
+    def entries_between(self, since: datetime, until: datetime) -> Iterator[Any]:
+        """The same list's entries as Efí wrote them (reconciliation reads them itself), page by page."""
         page = 0
         while True:
             params: dict[str, str | int] = {
@@ -125,26 +137,31 @@ class EfiProvider:
             payload = _json(response)
             if response.status_code != 200 or not isinstance(payload, dict):
                 raise error_for(response.status_code, payload, response.headers)
-            try:
-                yield from (report(entry) for entry in payload.get("pix") or [])
-            except NotEfiShape as exc:
-                raise ProviderOutcomeUnknown(f"provider listed an unreadable send: {exc}") from exc
+            yield from payload.get("pix") or []
             pages = payload.get("parametros", {}).get("paginacao", {}).get("quantidadeDePaginas", 1)
             page += 1
             if page >= int(pages):
                 return
 
     def _ask(self, path: str) -> SendReport | None:
+        payload = self._entry(path)
+        if payload is None:
+            return None
+        try:
+            return report(payload)
+        except NotEfiShape as exc:
+            raise ProviderOutcomeUnknown(f"provider answered an ask unreadably: {exc}") from exc
+
+    def _entry(self, path: str) -> Any:
         response = self._call("GET", path)
         payload = _json(response)
         if response.status_code == 404:
             return None
         if response.status_code != 200:
             raise error_for(response.status_code, payload, response.headers)
-        try:
-            return report(payload)
-        except NotEfiShape as exc:
-            raise ProviderOutcomeUnknown(f"provider answered an ask unreadably: {exc}") from exc
+        if payload is None:  # None stands for "nothing sent": an unreadable 200 must not look like it
+            raise ProviderOutcomeUnknown("provider answered an ask with no JSON")
+        return payload
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One authorised call; a 401 gets one new token and one more try."""
