@@ -10,6 +10,7 @@ from chalice import Chalice, Cron, Rate, Response
 from chalice.app import CloudWatchEvent, Request, SQSEvent
 
 from chalicelib import wiring
+from chalicelib.api.docs import ASSET_CACHE, ASSETS, docs_asset, docs_page
 from chalicelib.api.http import (
     conform_chalice_error,
     handles_errors,
@@ -21,7 +22,7 @@ from chalicelib.domain.batch_request import parse_batch_request
 from chalicelib.domain.reconciliation import previous_utc_day
 from chalicelib.fanout_worker import handle_fanout_event
 from chalicelib.observability import flush_metrics, logger
-from chalicelib.services import batches, recovery
+from chalicelib.services import batches, queries, recovery
 from chalicelib.services.reconcile import reconcile
 from chalicelib.worker import handle_dead_letter_event, handle_settle_event
 
@@ -37,6 +38,29 @@ def one_error_shape(event: Request, get_response: Callable[[Request], Response])
 @handles_errors
 def openapi() -> Response:
     return Response(body=openapi_document(), status_code=200, headers={"Content-Type": "application/json"})
+
+
+@app.route("/docs", methods=["GET"])
+@handles_errors
+def docs() -> Response:
+    return Response(body=docs_page(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+@app.route("/docs/swagger-ui.css", methods=["GET"])
+@handles_errors
+def docs_css() -> Response:
+    return _asset("swagger-ui.css")
+
+
+@app.route("/docs/swagger-ui-bundle.js", methods=["GET"])
+@handles_errors
+def docs_js() -> Response:
+    return _asset("swagger-ui-bundle.js")
+
+
+def _asset(name: str) -> Response:
+    headers = {"Content-Type": ASSETS[name], "Cache-Control": ASSET_CACHE}
+    return Response(body=docs_asset(name), status_code=200, headers=headers)
 
 
 @app.route("/health", methods=["GET"])
@@ -62,12 +86,31 @@ def submit_batch() -> Response:
     return json_response(submission.to_json(), 200, {"Idempotent-Replayed": "true"})
 
 
+@app.route("/batches", methods=["GET"], api_key_required=True)
+@handles_errors
+def list_batches() -> Response:
+    params = app.current_request.query_params or {}
+    listing = queries.list_batches(
+        wiring.read_model(),
+        created_after=params.get("created_after"),
+        created_before=params.get("created_before"),
+        status=params.get("status"),
+        limit=queries.parse_limit(params.get("limit")),
+        cursor=params.get("cursor"),
+    )
+    return json_response(listing, 200)
+
+
 @app.route("/batches/{batch_id}", methods=["GET"], api_key_required=True)
 @handles_errors
 def get_batch(batch_id: str) -> Response:
     params = app.current_request.query_params or {}
-    page = batches.get_batch(
-        wiring.repository(), batch_id, limit=batches.parse_limit(params.get("limit")), cursor=params.get("cursor")
+    page = queries.get_batch(
+        wiring.read_model(),
+        batch_id,
+        limit=queries.parse_limit(params.get("limit")),
+        cursor=params.get("cursor"),
+        status=params.get("status"),
     )
     return json_response(page, 200)
 
@@ -75,7 +118,32 @@ def get_batch(batch_id: str) -> Response:
 @app.route("/batches/{batch_id}/report", methods=["GET"], api_key_required=True)
 @handles_errors
 def get_report(batch_id: str) -> Response:
-    return json_response(batches.get_report(wiring.repository(), batch_id), 200)
+    request = app.current_request
+    if queries.wants_csv(request.headers.get("accept")):
+        body = queries.report_csv(wiring.read_model(), batch_id)
+        return Response(body=body, status_code=200, headers={"Content-Type": "text/csv; charset=utf-8"})
+    params = request.query_params or {}
+    report = queries.get_report(
+        wiring.read_model(),
+        batch_id,
+        limit=queries.parse_limit(params.get("limit"), queries.REPORT_PAGE),
+        cursor=params.get("cursor"),
+    )
+    return json_response(report, 200)
+
+
+@app.route("/payouts", methods=["GET"], api_key_required=True)
+@handles_errors
+def find_payouts() -> Response:
+    params = app.current_request.query_params or {}
+    found = queries.find_payouts(
+        wiring.read_model(),
+        external_id=params.get("external_id"),
+        user_id=params.get("user_id"),
+        limit=queries.parse_limit(params.get("limit")),
+        cursor=params.get("cursor"),
+    )
+    return json_response(found, 200)
 
 
 @app.route("/payouts/{payout_id}", methods=["GET"], api_key_required=True)

@@ -16,6 +16,7 @@ from .adapters.reconcile_queries import ReconcileQueries
 from .adapters.sandbox_pix import SandboxPixProvider
 from .adapters.secrets import database_url_from_secret
 from .adapters.sqs_queue import DeadLetters, PayoutQueue
+from .adapters.views import ReadModel
 from .domain.end_to_end import end_to_end_id_factory
 from .domain.provider import PixProvider
 from .settings import Settings, get_settings
@@ -87,6 +88,10 @@ def repository() -> PayoutRepository:
 
 def sqs() -> Any:
     return once("sqs", lambda: boto3.client("sqs", config=_boto_config(settings().enqueue_workers * 2)))
+
+
+def read_model() -> ReadModel:
+    return once("views", lambda: ReadModel(database()))
 
 
 def queue() -> PayoutQueue:

@@ -211,6 +211,13 @@ def _check_user_id(problems: list[Problem], index: int, value: object) -> str | 
     return value
 
 
+def user_id_problem(value: str) -> str | None:
+    """Why value could never be a user_id, or None if it could be one."""
+    problems: list[Problem] = []
+    _check_user_id(problems, 0, value)
+    return problems[0].message if problems else None
+
+
 def _check_amount(problems: list[Problem], index: int, value: object) -> int | None:
     if value is None:
         problems.append(Problem(index, "amount_cents", "required", "amount_cents is required"))

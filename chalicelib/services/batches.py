@@ -1,4 +1,4 @@
-"""Use cases of the HTTP API: submit a batch, read a batch, its report, one payout."""
+"""Use cases of the HTTP API: submit a batch, read one payout (the rest of the read side: queries.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from ..domain.batch_request import BatchRequest, is_identifier
 from ..domain.errors import BadRequest, Conflict, NotFound
 from ..domain.idempotency import batch_hash, plan_new_batch, replay_differences, truncate
 from ..domain.payout_ids import new_payout_ids
-from ..domain.report import Summary, batch_status, build_report
 from ..observability import count, logger
 from .fanout import plan_ranges
 
@@ -175,32 +174,6 @@ def parse_limit(raw: str | None) -> int:
 def _is_ascii_number(text: str, max_digits: int) -> bool:
     # str.isdigit() alone admits "²" and "١٢", which int() refuses or reads as another number.
     return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
-
-
-def get_batch(
-    repo: PayoutRepository, batch_id: str, limit: int = DEFAULT_PAGE, cursor: str | None = None
-) -> dict[str, Any]:
-    after = decode_cursor(cursor) if cursor else -1
-    counts = repo.batch_counts(batch_id) if is_identifier(batch_id) else None
-    if counts is None:
-        raise _no_batch(batch_id)
-    summary = Summary.from_counts(counts)
-    items = repo.batch_items(batch_id, after_index=after, limit=limit + 1)
-    more = len(items) > limit
-    items = items[:limit]
-    return {
-        "batch_id": batch_id,
-        "status": batch_status(summary),
-        "summary": summary.to_json(),
-        "payouts": [item.to_json() for item in items],
-        "next_cursor": encode_cursor(items[-1].index) if more else None,
-    }
-
-
-def get_report(repo: PayoutRepository, batch_id: str) -> dict[str, Any]:
-    if not is_identifier(batch_id) or not repo.batch_exists(batch_id):
-        raise _no_batch(batch_id)
-    return build_report(batch_id, repo.batch_items(batch_id))
 
 
 def get_payout(repo: PayoutRepository, payout_id: str) -> dict[str, Any]:

@@ -29,7 +29,13 @@ DOCUMENT_FILE = Path(__file__).parents[2] / "chalicelib" / "api" / "openapi.json
 DOC: dict[str, Any] = json.loads(DOCUMENT_FILE.read_text(encoding="utf-8"))
 SCHEMAS = DOC["components"]["schemas"]
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-OPEN_OPERATIONS = {("/health", "GET")}
+# /docs and its assets are read by a browser, which cannot send the key header.
+OPEN_OPERATIONS = {
+    ("/health", "GET"),
+    ("/docs", "GET"),
+    ("/docs/swagger-ui.css", "GET"),
+    ("/docs/swagger-ui-bundle.js", "GET"),
+}
 
 
 def operations() -> list[tuple[str, str, dict[str, Any]]]:

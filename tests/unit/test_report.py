@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from chalicelib.domain.payout import BatchItem, Payout
 from chalicelib.domain.payout_status import PayoutStatus
-from chalicelib.domain.report import Summary, batch_status, build_report
+from chalicelib.domain.report import REPORT_CSV_COLUMNS, Summary, batch_status, build_report, report_csv_row
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -60,7 +60,14 @@ def test_the_seed_shaped_report_matches_the_challenge():
         "failed": 0,
         "duplicates": 0,
     }
-    assert report["details"][0] == {"external_id": "e0", "payout_id": "p0", "status": "paid", "amount_cents": 100}
+    assert report["details"][0] == {
+        "external_id": "e0",
+        "payout_id": "p0",
+        "status": "paid",
+        "amount_cents": 100,
+        "end_to_end_id": "E" * 32,
+        "paid_at": NOW.isoformat(),
+    }
 
 
 def test_the_summary_counts_duplicates_apart_from_the_batch_own_payouts():
@@ -75,3 +82,38 @@ def test_the_batch_status_follows_its_payouts():
     assert batch_status(Summary.from_counts({"Completed": 2, "duplicates": 1})) == "Completed"
     assert batch_status(Summary.from_counts({"Completed": 1, "Failed": 1})) == "PartiallyCompleted"
     assert batch_status(Summary.from_counts({"Failed": 2})) == "Failed"
+
+
+def test_the_report_sums_the_batch_own_centavos_by_outcome_and_leaves_duplicates_out():
+    items = [
+        bitem(0, PayoutStatus.COMPLETED),  # 100
+        bitem(1, PayoutStatus.FAILED, code="AC07"),  # 200
+        bitem(2, PayoutStatus.COMPLETED, duplicate=True),  # 300, another batch's money
+        bitem(3, PayoutStatus.PROCESSING),  # 400
+        bitem(4, PayoutStatus.PENDING),  # 500
+    ]
+    assert build_report("b", items)["amounts"] == {"total": 1200, "paid": 100, "failed": 200, "pending": 900}
+
+
+def test_only_paid_items_carry_the_end_to_end_id_and_the_time_paid():
+    report = build_report("b", [bitem(0, PayoutStatus.FAILED, code="AC03"), bitem(1, PayoutStatus.COMPLETED)])
+    failed, paid = report["details"]
+    assert "end_to_end_id" not in failed and "paid_at" not in failed
+    assert (paid["end_to_end_id"], paid["paid_at"]) == ("E" * 32, NOW.isoformat())
+
+
+def test_a_csv_row_has_one_cell_per_column_and_the_failure_of_the_batch_own_payout_only():
+    failed = dict(zip(REPORT_CSV_COLUMNS, report_csv_row(bitem(0, PayoutStatus.FAILED, code="AC07")), strict=True))
+    assert (failed["status"], failed["failure_code"], failed["failure_message"], failed["end_to_end_id"]) == (
+        "failed",
+        "AC07",
+        "closed",
+        "",
+    )
+    dup = dict(zip(REPORT_CSV_COLUMNS, report_csv_row(bitem(1, PayoutStatus.FAILED, True, "AC07")), strict=True))
+    assert (dup["status"], dup["failure_code"]) == ("duplicate", "")
+
+
+def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_quoted():
+    item = bitem(0, PayoutStatus.FAILED, code="=HYPERLINK(1)")
+    assert report_csv_row(item)[REPORT_CSV_COLUMNS.index("failure_code")] == "'=HYPERLINK(1)"
