@@ -8,9 +8,11 @@ PY := $(VENV)/bin/python
 .PHONY: install run up down status test test-unit test-integration test-e2e lint clean deploy deploy-localstack \
 	dlq-redrive sweep bench
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints-dev.txt
+	@# the pix-payouts console script, from this tree (editable; its dependencies are pinned above)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 $(EMU)/.installed: requirements-emulator.txt constraints-emulator.txt
