@@ -5,7 +5,7 @@ VENV := .venv
 EMU := .venv-emu
 PY := $(VENV)/bin/python
 
-.PHONY: install run up down status test test-unit test-integration test-e2e lint clean deploy deploy-localstack \
+.PHONY: install browser run up down status test test-unit test-integration test-e2e lint clean deploy deploy-localstack \
 	dlq-redrive sweep bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints-dev.txt pyproject.toml
@@ -21,6 +21,11 @@ $(EMU)/.installed: requirements-emulator.txt constraints-emulator.txt
 	touch $@
 
 install: $(VENV)/.installed $(EMU)/.installed
+
+# The /docs page test opens the page in headless Chromium (Debian's package; installing it needs root).
+browser:                ## install Chromium when it is missing
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; }
 
 run: install            ## install everything, deploy to the embedded stack, serve until Ctrl-C
 	$(PY) infra/stack.py serve
@@ -40,7 +45,7 @@ dlq-redrive: $(VENV)/.installed   ## reopen RETRIES_EXHAUSTED payouts, move dead
 sweep: $(VENV)/.installed         ## run the sweeper once now
 	@eval "$$($(PY) infra/stack.py env 2>/dev/null)"; $(PY) -m chalicelib.cli sweep
 
-test: install           ## unit, integration, then end-to-end on the embedded stack
+test: install browser   ## unit, integration, then end-to-end on the embedded stack
 	$(PY) -m pytest
 
 test-unit: $(VENV)/.installed
@@ -49,7 +54,7 @@ test-unit: $(VENV)/.installed
 test-integration: $(VENV)/.installed
 	$(PY) -m pytest tests/integration
 
-test-e2e: install
+test-e2e: install browser
 	$(PY) -m pytest tests/e2e
 
 # Starts the embedded stack if `infra/stack.py status` is not healthy, measures ingest/settle/read/

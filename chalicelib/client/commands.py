@@ -68,20 +68,20 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    out, err = Console(), Console(stderr=True)
+    out, err = Console(highlight=False), Console(stderr=True, highlight=False)
     try:
         api = PayoutsApi(ApiConfig.from_environment())
         handler = {"submit": submit, "status": status, "report": report, "payout": payout}[args.command]
         return handler(api, args, out)
     except CsvError as exc:
         where = exc.where()
-        err.print(f"[red]{args.file}{', ' + where if where else ''}:[/] {exc}", highlight=False)
+        err.print(f"[red]{args.file}{', ' + where if where else ''}:[/] {exc}")
         return EXIT_REFUSED
     except ApiRefused as exc:
-        err.print(f"[red]The API refused the request:[/] {exc}", highlight=False)
+        err.print(f"[red]The API refused the request:[/] {exc}")
         return EXIT_UNREACHABLE if exc.status >= 500 else EXIT_REFUSED
     except ClientError as exc:
-        err.print(f"[red]{exc}[/]", highlight=False)
+        err.print(f"[red]{exc}[/]")
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("Interrupted. A batch already sent goes on; follow it with `pix-payouts status BATCH`.")
@@ -171,7 +171,7 @@ def _json_items(path: Path, data: bytes) -> tuple[list[dict[str, Any]], str | No
 
 
 def _explain_refusal(exc: ApiRefused, chunk: Chunk, chunks: list[Chunk]) -> None:
-    err = Console(stderr=True)
+    err = Console(stderr=True, highlight=False)
     before = chunks[: chunks.index(chunk)]
     if before:
         names = ", ".join(c.batch_id for c in before)
@@ -179,11 +179,11 @@ def _explain_refusal(exc: ApiRefused, chunk: Chunk, chunks: list[Chunk]) -> None
     error = (exc.body or {}).get("error", {}) if isinstance(exc.body, dict) else {}
     if exc.status == 422 and error.get("problems"):
         err.print(problems_table(error["problems"], chunk.first_index, chunk.lines))
-        err.print(f"[red]{error.get('message', '')}[/]", highlight=False)
+        err.print(f"[red]{error.get('message', '')}[/]")
         return
-    err.print(f"[red]Batch {chunk.batch_id} was refused:[/] {exc}", highlight=False)
+    err.print(f"[red]Batch {chunk.batch_id} was refused:[/] {exc}")
     for detail in error.get("details") or []:
-        err.print(f"  {json.dumps(detail, ensure_ascii=False)}", highlight=False)
+        err.print(f"  {json.dumps(detail, ensure_ascii=False)}")
 
 
 def wait_until_final(api: PayoutsApi, batch_ids: list[str], out: Console, timeout: float) -> bool:
@@ -207,7 +207,7 @@ def wait_until_final(api: PayoutsApi, batch_ids: list[str], out: Console, timeou
             final = completed + failed + sum(s["duplicates"] for s in summaries.values())
             progress.update(task, completed=final, paid=completed, failed=failed)
             if not out.is_terminal and (completed, failed, final) != last:
-                out.print(f"settling: {final}/{total} final, {completed} completed, {failed} failed", highlight=False)
+                out.print(f"settling: {final}/{total} final, {completed} completed, {failed} failed")
             last = (completed, failed, final)
             if all(s["pending"] == 0 and s["processing"] == 0 for s in summaries.values()):
                 return True
