@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from rich import box
 from rich.table import Table
+
+
+def when(iso: str) -> str:
+    """An API time, to the second, in UTC: "2026-01-31 12:00:05Z"."""
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def brl(cents: int) -> str:
@@ -16,28 +23,22 @@ def brl(cents: int) -> str:
 
 
 def counts_table(reports: Sequence[dict[str, Any]]) -> Table:
-    table = Table(title="Report")
-    for name in ("batch", "items", "paid", "failed", "duplicates", "pending", "amount paid", "amount failed"):
-        table.add_column(name, justify="left" if name == "batch" else "right", no_wrap=name != "duplicates")
-    for r in reports:
-        table.add_row(
-            r["batch_id"],
-            str(r["total"]),
-            str(r["successful"]),
-            str(r["failed"]),
-            str(r["duplicates"]),
-            str(r["pending"]),
-            brl(r["amounts"]["paid"]),
-            brl(r["amounts"]["failed"]),
-        )
+    # no vertical rules, so eight columns fit 80 characters; numbers never wrap, a long batch id folds
+    table = Table(title="Report", box=box.SIMPLE_HEAVY, pad_edge=False)
+    table.add_column("batch", overflow="fold", min_width=8)
+    for name in ("items", "paid", "failed", "dups", "pending", "paid R$", "failed R$"):
+        table.add_column(name, justify="right", no_wrap=True)
+    keys = ("total", "successful", "failed", "duplicates", "pending")
+    rows = [(r["batch_id"], *(r[k] for k in keys), r["amounts"]["paid"], r["amounts"]["failed"]) for r in reports]
     if len(reports) > 1:
-        sums = {k: sum(r[k] for r in reports) for k in ("total", "successful", "failed", "duplicates", "pending")}
+        rows.append(("all", *(sum(row[n] for row in rows) for n in range(1, 8))))
+    for n, row in enumerate(rows):
         table.add_row(
-            "all",
-            *(str(sums[k]) for k in ("total", "successful", "failed", "duplicates", "pending")),
-            brl(sum(r["amounts"]["paid"] for r in reports)),
-            brl(sum(r["amounts"]["failed"] for r in reports)),
-            style="bold",
+            row[0],
+            *(str(v) for v in row[1:6]),
+            brl(row[6]).removeprefix("R$ "),
+            brl(row[7]).removeprefix("R$ "),
+            style="bold" if n == len(reports) else None,
         )
     return table
 
@@ -70,8 +71,11 @@ def failed_table(payouts: Sequence[dict[str, Any]], title: str) -> Table:
 
 def details_table(details: Sequence[dict[str, Any]], title: str) -> Table:
     table = Table(title=title)
-    for name in ("external_id", "status", "amount", "end-to-end id or reason", "paid at"):
-        table.add_column(name, justify="right" if name == "amount" else "left")
+    table.add_column("external_id", overflow="fold")
+    table.add_column("status")
+    table.add_column("amount", justify="right", no_wrap=True)
+    table.add_column("end-to-end id or reason", min_width=32)
+    table.add_column("paid at", no_wrap=True)
     for d in details:
         reason = d.get("reason") or {}
         if d.get("end_to_end_id"):
@@ -82,7 +86,8 @@ def details_table(details: Sequence[dict[str, Any]], title: str) -> Table:
             proof = f"duplicate of {d['duplicate_of']['batch_id']} ({d['duplicate_of']['status']})"
         else:
             proof = ""
-        table.add_row(d["external_id"], d["status"], brl(d["amount_cents"]), proof, d.get("paid_at", ""))
+        paid_at = when(d["paid_at"]) if d.get("paid_at") else ""
+        table.add_row(d["external_id"], d["status"], brl(d["amount_cents"]), proof, paid_at)
     return table
 
 
@@ -126,14 +131,15 @@ def payout_table(payout: dict[str, Any]) -> Table:
 
 def history_table(history: Sequence[dict[str, Any]]) -> Table:
     table = Table(title="History")
-    for name in ("at", "event", "status", "attempt", "code", "detail"):
+    table.add_column("at", no_wrap=True)
+    for name in ("event", "status", "attempt", "code", "detail"):
         table.add_column(name)
     for h in history:
-        moved = f"{h.get('from_status') or ''} -> {h['to_status']}" if h.get("to_status") else ""
+        moved = " -> ".join(s for s in (h.get("from_status"), h.get("to_status")) if s)
         table.add_row(
-            h["at"],
+            when(h["at"]),
             h["event"],
-            moved.lstrip(" ->") if not h.get("from_status") else moved,
+            moved,
             str(h.get("attempt", "")),
             h.get("code", ""),
             h.get("detail", ""),
