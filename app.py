@@ -22,7 +22,7 @@ from chalicelib.domain.batch_request import parse_batch_request
 from chalicelib.domain.reconciliation import previous_utc_day
 from chalicelib.fanout_worker import handle_fanout_event
 from chalicelib.observability import flush_metrics, logger
-from chalicelib.services import batches, queries, recovery
+from chalicelib.services import batches, paging, queries, recovery
 from chalicelib.services.reconcile import reconcile
 from chalicelib.worker import handle_dead_letter_event, handle_settle_event
 
@@ -95,7 +95,7 @@ def list_batches() -> Response:
         created_after=params.get("created_after"),
         created_before=params.get("created_before"),
         status=params.get("status"),
-        limit=queries.parse_limit(params.get("limit")),
+        limit=paging.parse_limit(params.get("limit")),
         cursor=params.get("cursor"),
     )
     return json_response(listing, 200)
@@ -108,7 +108,7 @@ def get_batch(batch_id: str) -> Response:
     page = queries.get_batch(
         wiring.read_model(),
         batch_id,
-        limit=queries.parse_limit(params.get("limit")),
+        limit=paging.parse_limit(params.get("limit")),
         cursor=params.get("cursor"),
         status=params.get("status"),
     )
@@ -126,7 +126,7 @@ def get_report(batch_id: str) -> Response:
     report = queries.get_report(
         wiring.read_model(),
         batch_id,
-        limit=queries.parse_limit(params.get("limit"), queries.REPORT_PAGE),
+        limit=paging.parse_limit(params.get("limit"), queries.REPORT_PAGE),
         cursor=params.get("cursor"),
     )
     return json_response(report, 200)
@@ -140,7 +140,7 @@ def find_payouts() -> Response:
         wiring.read_model(),
         external_id=params.get("external_id"),
         user_id=params.get("user_id"),
-        limit=queries.parse_limit(params.get("limit")),
+        limit=paging.parse_limit(params.get("limit")),
         cursor=params.get("cursor"),
     )
     return json_response(found, 200)

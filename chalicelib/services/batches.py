@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,17 +11,13 @@ from ..adapters.fanout_queue import FanoutQueue
 from ..adapters.outbox import add_enqueue_tasks
 from ..adapters.pg_conflicts import after_conflict, is_retryable
 from ..adapters.postgres import PayoutRepository, is_external_id_race
-from ..domain.batch_request import BatchRequest, is_identifier
-from ..domain.errors import BadRequest, Conflict, NotFound
+from ..domain.batch_request import BatchRequest
+from ..domain.errors import Conflict, NotFound
 from ..domain.idempotency import batch_hash, plan_new_batch, replay_differences, truncate
 from ..domain.payout_ids import new_payout_ids
 from ..observability import count, logger
 from .fanout import plan_ranges
 
-DEFAULT_PAGE = 100
-MAX_PAGE = 1000
-# item_index is a PostgreSQL integer; a cursor names one, so it never needs more digits than this.
-_MAX_CURSOR_DIGITS = 10
 # ASCII only: uuid.UUID() also takes "+", "_" and non-ASCII digits, which PostgreSQL then refuses.
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # A concurrent batch can take one of our external_ids between our read and our COPY;
@@ -148,34 +142,6 @@ def _write_batch(
     return Submission(True, request.batch_id, payout_ids, duplicates), outbox_ids
 
 
-def encode_cursor(index: int) -> str:
-    return base64.urlsafe_b64encode(f"i:{index}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        digits = text[2:]
-        if text.startswith("i:") and _is_ascii_number(digits, _MAX_CURSOR_DIGITS):
-            return int(digits)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise BadRequest("cursor is not one this API returned")
-
-
-def parse_limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_PAGE
-    if not _is_ascii_number(raw, len(str(MAX_PAGE))) or not 1 <= int(raw) <= MAX_PAGE:
-        raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}")
-    return int(raw)
-
-
-def _is_ascii_number(text: str, max_digits: int) -> bool:
-    # str.isdigit() alone admits "²" and "١٢", which int() refuses or reads as another number.
-    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
-
-
 def get_payout(repo: PayoutRepository, payout_id: str) -> dict[str, Any]:
     if not _UUID_RE.fullmatch(payout_id):
         raise NotFound("no such payout; payout ids are UUIDs")
@@ -189,10 +155,3 @@ def get_payout(repo: PayoutRepository, payout_id: str) -> dict[str, Any]:
     body = payout.to_json()
     body["history"] = history
     return body
-
-
-def _no_batch(batch_id: str) -> NotFound:
-    # Only a well-formed id is echoed: the rest may be long, or hold NULs and control characters.
-    if is_identifier(batch_id):
-        return NotFound(f"no batch {batch_id}")
-    return NotFound("no such batch; batch ids are 1 to 64 letters, digits, . _ : - starting with a letter or digit")

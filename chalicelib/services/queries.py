@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
 import re
@@ -12,7 +10,7 @@ from typing import Any
 
 from ..adapters.views import BatchTotals, ReadModel
 from ..domain.batch_request import is_identifier, user_id_problem
-from ..domain.errors import BadRequest
+from ..domain.errors import BadRequest, NotFound
 from ..domain.payout_status import PayoutStatus
 from ..domain.report import (
     BATCH_STATUSES,
@@ -22,16 +20,22 @@ from ..domain.report import (
     report_detail,
     report_totals,
 )
-from .batches import DEFAULT_PAGE, MAX_PAGE, _no_batch, decode_cursor, encode_cursor
-from .batches import parse_limit as _parse_limit
+from .paging import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    decode_batch_cursor,
+    decode_cursor,
+    decode_payout_cursor,
+    encode_batch_cursor,
+    encode_cursor,
+    encode_payout_cursor,
+)
 
 # A report page as large as any page: a batch of up to 1,000 items still reads in one answer, as before paging.
 REPORT_PAGE = MAX_PAGE
 PAYOUT_STATUSES = tuple(s.value for s in PayoutStatus)
 # RFC 3339, as the OpenAPI document's date-time: datetime.fromisoformat alone also takes "2026-01-01".
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
-_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_BAD_CURSOR = "cursor is not one this API returned"
 
 
 def list_batches(
@@ -49,14 +53,14 @@ def list_batches(
         created_after=_parse_time("created_after", created_after),
         created_before=_parse_time("created_before", created_before),
         status=status,
-        after=_decode_batch_cursor(cursor) if cursor else None,
+        after=decode_batch_cursor(cursor) if cursor else None,
         limit=limit + 1,
     )
     more = len(rows) > limit
     rows = rows[:limit]
     return {
         "batches": [_batch_entry(row) for row in rows],
-        "next_cursor": _encode_batch_cursor(rows[-1]) if more else None,
+        "next_cursor": encode_batch_cursor(rows[-1].created_at, rows[-1].batch_id) if more else None,
     }
 
 
@@ -124,19 +128,26 @@ def find_payouts(
         raise BadRequest("external_id must be 1 to 64 letters, digits, . _ : - starting with a letter or digit")
     if user_id is not None and (problem := user_id_problem(user_id)):
         raise BadRequest(problem)
-    after = _decode_payout_cursor(cursor) if cursor else None
+    after = decode_payout_cursor(cursor) if cursor else None
     payouts = views.payouts(external_id=external_id, user_id=user_id, after_id=after, limit=limit + 1)
     more = len(payouts) > limit
     payouts = payouts[:limit]
     return {
         "payouts": [p.to_json() for p in payouts],
-        "next_cursor": _encode("p", payouts[-1].payout_id) if more else None,
+        "next_cursor": encode_payout_cursor(payouts[-1].payout_id) if more else None,
     }
 
 
 def wants_csv(accept: str | None) -> bool:
     """Accept names text/csv: the report as CSV. Anything else (or nothing) gets JSON."""
     return accept is not None and any(part.split(";", 1)[0].strip().lower() == "text/csv" for part in accept.split(","))
+
+
+def _no_batch(batch_id: str) -> NotFound:
+    # Only a well-formed id is echoed: the rest may be long, or hold NULs and control characters.
+    if is_identifier(batch_id):
+        return NotFound(f"no batch {batch_id}")
+    return NotFound("no such batch; batch ids are 1 to 64 letters, digits, . _ : - starting with a letter or digit")
 
 
 def _totals(views: ReadModel, batch_id: str) -> BatchTotals:
@@ -170,42 +181,3 @@ def _parse_time(name: str, raw: str | None) -> datetime | None:
         except ValueError:
             pass
     raise BadRequest(f"{name} must be an RFC 3339 date-time with its offset, e.g. 2026-01-31T12:00:00Z")
-
-
-def _encode(kind: str, value: str) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode().rstrip("=")
-
-
-def _decode(kind: str, cursor: str) -> str:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(_BAD_CURSOR) from exc
-    if not text.startswith(f"{kind}:"):
-        raise BadRequest(_BAD_CURSOR)
-    return text[len(kind) + 1 :]
-
-
-def _encode_batch_cursor(row: BatchTotals) -> str:
-    return _encode("b", f"{row.created_at.isoformat()}|{row.batch_id}")
-
-
-def _decode_batch_cursor(cursor: str) -> tuple[datetime, str]:
-    at, _, batch_id = _decode("b", cursor).partition("|")
-    if not is_identifier(batch_id):
-        raise BadRequest(_BAD_CURSOR)
-    try:
-        return datetime.fromisoformat(at), batch_id
-    except ValueError as exc:
-        raise BadRequest(_BAD_CURSOR) from exc
-
-
-def _decode_payout_cursor(cursor: str) -> str:
-    payout_id = _decode("p", cursor)
-    if not _UUID_RE.fullmatch(payout_id):
-        raise BadRequest(_BAD_CURSOR)
-    return payout_id
-
-
-def parse_limit(raw: str | None, default: int = DEFAULT_PAGE) -> int:
-    return default if raw is None else _parse_limit(raw)
