@@ -48,8 +48,8 @@ window.ui = SwaggerUIBundle({{
 def docs_page() -> str:
     """The page embeds the document, so reading the reference needs no API key (a browser cannot send one)."""
     doc = json.loads(openapi_document())
-    # "</" inside a <script> would end it early; JSON allows "<\\/" as the same string.
-    spec = json.dumps(doc, separators=(",", ":")).replace("</", "<\\/")
+    # "</script>" or "<!--" in the document would end or bend the <script>; "\\u003c" is the same JSON string.
+    spec = json.dumps(doc, separators=(",", ":")).replace("<", "\\u003c")
     return _PAGE.format(title=html.escape(doc["info"]["title"]), spec=spec)
 
 
