@@ -55,7 +55,7 @@ def test_submit_the_seed_batch_with_wait_shows_a_progress_bar_and_ends_with_the_
     assert f"Accepted: batch {body['batch_id']}" in done.stdout
     assert "━" in done.stdout and "2/2" in done.stdout and "2 completed" in done.stdout
     report = done.stdout[done.stdout.index("Report") :]
-    assert body["batch_id"] in report and "R$ 1.550,00" in report
+    assert body["batch_id"] in report.replace("\n", "").replace(" ", "") and "1.550,00" in report
 
     again = run(stack, "submit", str(path))
     assert again.returncode == 0 and "idempotent replay" in again.stdout

@@ -363,8 +363,9 @@ def test_a_hostile_get_gets_its_4xx(client, path: str, status: int, code: str) -
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("GET", "/batches", "POST"),
+        ("DELETE", "/batches", "POST, GET"),
         ("PUT", "/batches", "POST"),
+        ("POST", "/payouts", "GET"),
         ("DELETE", "/batches/b-1", "GET"),
         ("PATCH", "/payouts/x", "GET"),
     ],
