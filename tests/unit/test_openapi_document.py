@@ -159,3 +159,31 @@ def test_the_document_examples_do_not_collide_with_the_seed_batch() -> None:
     text = DOCUMENT_FILE.read_text(encoding="utf-8")
     assert seed["batch_id"] not in text
     assert not any(f'"{it["external_id"]}"' in text for it in seed["items"])
+
+
+def _without_nullable(node: Any) -> Any:
+    """OpenAPI 3.0's nullable as JSON Schema: {"type": t, "nullable": true} -> {"type": [t, "null"]}."""
+    if isinstance(node, list):
+        return [_without_nullable(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _without_nullable(v) for k, v in node.items() if k != "nullable"}
+    if node.get("nullable") and "type" in node:
+        out["type"] = [node["type"], "null"]
+    if node.get("nullable") and "enum" in node:
+        out["enum"] = [*node["enum"], None]
+    return out
+
+
+def test_every_response_example_is_valid_for_its_schema() -> None:
+    components = _without_nullable(DOC["components"])
+    checked = 0
+    for path, method, op in operations():
+        for status, response in op["responses"].items():
+            for media, content in response.get("content", {}).items():
+                if "example" not in content:
+                    continue
+                schema = {**_without_nullable(content["schema"]), "components": components}
+                assert jsonschema_rs.Draft4Validator(schema).is_valid(content["example"]), (path, method, status, media)
+                checked += 1
+    assert checked >= 3
