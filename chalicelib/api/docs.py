@@ -55,4 +55,4 @@ def docs_page() -> str:
 
 @functools.cache
 def docs_asset(name: str) -> str:
-    return (swagger_ui_path / name).read_text(encoding="utf-8")
+    return str((swagger_ui_path / name).read_text(encoding="utf-8"))
