@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ..domain.batch_request import is_identifier
 from ..domain.errors import BadRequest
@@ -47,9 +47,19 @@ def decode_batch_cursor(cursor: str) -> tuple[datetime, str]:
     if not is_identifier(batch_id):
         raise BadRequest(_BAD_CURSOR)
     try:
-        return datetime.fromisoformat(at), batch_id
-    except ValueError as exc:
+        return parse_utc(at), batch_id
+    except (ValueError, OverflowError) as exc:
         raise BadRequest(_BAD_CURSOR) from exc
+
+
+def parse_utc(text: str) -> datetime:
+    """An ISO time with its offset, in UTC. PostgreSQL refuses offsets past 15:59 (RFC 3339 allows 23:59),
+    and a time near year 1 or 9999 can leave datetime's range on the way: ValueError or OverflowError.
+    """
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError("a time without its offset")
+    return moment.astimezone(UTC)
 
 
 def encode_payout_cursor(payout_id: str) -> str:

@@ -29,6 +29,7 @@ from .paging import (
     encode_batch_cursor,
     encode_cursor,
     encode_payout_cursor,
+    parse_utc,
 )
 
 # A report page as large as any page: a batch of up to 1,000 items still reads in one answer, as before paging.
@@ -177,7 +178,7 @@ def _parse_time(name: str, raw: str | None) -> datetime | None:
         return None
     if _RFC3339.fullmatch(raw):
         try:
-            return datetime.fromisoformat(raw.upper())
-        except ValueError:
+            return parse_utc(raw.upper())
+        except (ValueError, OverflowError):
             pass
     raise BadRequest(f"{name} must be an RFC 3339 date-time with its offset, e.g. 2026-01-31T12:00:00Z")
