@@ -26,7 +26,10 @@ from chalicelib.services import batches, paging, queries, recovery
 from chalicelib.services.reconcile import reconcile
 from chalicelib.worker import handle_dead_letter_event, handle_settle_event
 
-app = Chalice(app_name="pix-payouts")
+# Chalice would otherwise configure the logger named after the app, which is the Powertools service
+# logger too: whenever stdout is not the stream that logger writes to (tests capturing output, a
+# runtime that swaps it), Chalice adds its own handler at ERROR and the service's INFO lines vanish.
+app = Chalice(app_name="pix-payouts", configure_logs=False)
 
 
 @app.middleware("http")
