@@ -40,10 +40,10 @@ status:
 	$(PY) infra/stack.py status
 
 dlq-redrive: $(VENV)/.installed   ## reopen RETRIES_EXHAUSTED payouts, move dead letters back (embedded stack, or the env's)
-	@eval "$$($(PY) infra/stack.py env 2>/dev/null)"; $(PY) -m chalicelib.cli dlq-redrive $(if $(BATCH_ID),--batch-id $(BATCH_ID))
+	@eval "$$($(PY) infra/stack.py env 2>/dev/null)"; $(VENV)/bin/pix-payouts dlq-redrive $(if $(BATCH_ID),--batch-id $(BATCH_ID))
 
 sweep: $(VENV)/.installed         ## run the sweeper once now
-	@eval "$$($(PY) infra/stack.py env 2>/dev/null)"; $(PY) -m chalicelib.cli sweep
+	@eval "$$($(PY) infra/stack.py env 2>/dev/null)"; $(VENV)/bin/pix-payouts sweep
 
 test: install browser   ## unit, integration, then end-to-end on the embedded stack
 	$(PY) -m pytest

@@ -1,4 +1,4 @@
-"""Operator commands: `python -m chalicelib.cli {migrate,sweep,dlq-redrive}`, configured by the environment."""
+"""Operator commands: `pix-payouts` or `python -m chalicelib.cli` {migrate,sweep,dlq-redrive,reconcile}."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from .adapters.migrations import apply_migrations
 from .services import recovery
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__)
+def main(argv: list[str] | None = None, prog: str = "python -m chalicelib.cli") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply pending database migrations (safe to repeat)")
     sweep = sub.add_parser("sweep", help="re-wake fan-outs that never finished, re-send stale payouts")

@@ -32,6 +32,13 @@ EXIT_OK, EXIT_FAILED_PAYOUTS, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_STOPPED_WAITI
 EPILOG = """exit status: 0 done (with --wait: every payout paid); 1 some payouts failed; 2 the file or the request
 was refused; 3 the API could not be reached, refused the key, or failed; 4 stopped waiting before the end.
 The API is PIX_API_URL with the key PIX_API_KEY, or else the embedded stack's .stack/api_url and .stack/api_key."""
+# Operator commands act on the database and queues directly, not through the API: handed to chalicelib.cli.
+OPERATOR_COMMANDS = {
+    "migrate": "operator: apply pending database migrations",
+    "sweep": "operator: re-wake unfinished fan-outs, re-send stale or lost payouts",
+    "dlq-redrive": "operator: reopen RETRIES_EXHAUSTED payouts, move dead letters back",
+    "reconcile": "operator: compare the provider's sends in a window with our payouts",
+}
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 POLL_SECONDS = 1.0
 # The report and the failures table show at most this many lines; the CSV has them all.
@@ -63,11 +70,18 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--csv", metavar="FILE", help="write the report as CSV to FILE ('-' for standard output)")
     payout = sub.add_parser("payout", help="one payout and its history, by payout id or by external_id")
     payout.add_argument("payout_id", metavar="ID")
+    for name, help_ in OPERATOR_COMMANDS.items():
+        sub.add_parser(name, help=f"{help_} (pix-payouts {name} --help)", add_help=False)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in OPERATOR_COMMANDS:
+        from .. import cli
+
+        return cli.main(words, prog="pix-payouts")
+    args = parser().parse_args(words)
     out, err = Console(highlight=False), Console(stderr=True, highlight=False)
     try:
         api = PayoutsApi(ApiConfig.from_environment())
