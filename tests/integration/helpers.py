@@ -105,3 +105,12 @@ def fan_out(client: Any, aws: dict[str, Any]) -> list[dict[str, Any]]:
                 aws["sqs"].delete_message(QueueUrl=aws["fanout_url"], ReceiptHandle=m["ReceiptHandle"])
             results.append(result)
     return results
+
+
+def service_output(printed: str, logged: str) -> str:
+    """What the service printed (EMF from flush_metrics) and logged, each logger line once: the
+    logger writes to stdout too whenever the capture sees it, and a line counted twice would
+    count its metrics twice."""
+    lines = logged.splitlines()
+    seen = set(lines)
+    return "\n".join(lines + [line for line in printed.splitlines() if line not in seen])

@@ -11,7 +11,7 @@ import pytest
 from chalicelib import wiring
 from chalicelib.services import recovery
 from tests.integration.conftest import configured_app
-from tests.integration.helpers import batch, fan_out, item, post, sqs_event
+from tests.integration.helpers import batch, fan_out, item, post, service_output, sqs_event
 from tests.support import scratch_database
 
 DOWN = "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2"
@@ -69,7 +69,7 @@ def test_a_database_outage_longer_than_the_old_receive_budget_fails_nothing_and_
         assert result["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
     dead = client.lambda_.invoke("dead_letters", sqs_event(pid)).payload
     assert len(dead["batchItemFailures"]) == 1  # the dead letter waits for the database too
-    assert published(capfd.readouterr().out + service_logs.getvalue())["InfrastructureRetries"] == 9
+    assert published(service_output(capfd.readouterr().out, service_logs.getvalue()))["InfrastructureRetries"] == 9
 
     database_down(monkeypatch, database_url)  # the database is back
     queued(app_env)
@@ -129,7 +129,7 @@ def test_an_unreachable_lock_table_is_an_infrastructure_retry(client, app_env, m
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "no-such-table")
     wiring.reset()
     assert len(client.lambda_.invoke("settle", sqs_event(pid)).payload["batchItemFailures"]) == 1
-    assert published(capfd.readouterr().out + service_logs.getvalue())["InfrastructureRetries"] == 1
+    assert published(service_output(capfd.readouterr().out, service_logs.getvalue()))["InfrastructureRetries"] == 1
     assert payout(client, pid)["status"] == "Pending"
 
 

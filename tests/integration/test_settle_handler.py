@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from chalicelib import wiring
-from tests.integration.helpers import batch, fan_out, item, post, sqs_event
+from tests.integration.helpers import batch, fan_out, item, post, service_output, sqs_event
 
 
 def submit(client: Any, *amounts: int) -> list[str]:
@@ -166,7 +166,7 @@ def test_settling_publishes_metrics_and_logs_no_pix_key(client, app_env, capfd, 
     body = batch(item(amount_cents=1000, pix_key=cpf), item(amount_cents=66601, pix_key=phone), item(amount_cents=77))
     ids = post(client, body).json_body["payout_ids"]
     client.lambda_.invoke("settle", sqs_event(*ids))
-    out = capfd.readouterr().out + service_logs.getvalue()
+    out = service_output(capfd.readouterr().out, service_logs.getvalue())
     assert "batch accepted" in out and "batch settled" in out and "payout rejected" in out  # the logs were seen
     emf = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
     published: dict[str, float] = {}
