@@ -11,10 +11,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import wiring
+from .domain.errors import Unavailable
 from .observability import logger
 from .services.fanout import NotSent, StillLeased, fan_out
 
-# A fan-out that SQS refused comes back this much later (then, after the queue's receive limit,
+# A fan-out that SQS or the database refused comes back this much later (then, after the queue's receive limit,
 # its wake-up is dead-lettered and the sweeper still wakes the record once it is due).
 RETRY_SECONDS = 10
 
@@ -45,7 +46,8 @@ def handle_fanout_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except StillLeased as exc:
             _delay(record, math.ceil(exc.seconds) + 1)
             raise
-        except NotSent:
+        except (NotSent, Unavailable):
+            # SQS refused messages, or the database is down: soon again, not after the visibility timeout.
             _delay(record, RETRY_SECONDS)
             raise
 

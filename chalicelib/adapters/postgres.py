@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any
 
 import psycopg2
 import psycopg2.errors
@@ -14,13 +14,11 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from ..domain.batch_request import PayoutItem
-from ..domain.errors import Unavailable
 from ..domain.idempotency import ExistingPayout, Fingerprint
 from ..domain.payout import BatchItem, Payout
 from ..domain.payout_status import PayoutStatus
-from .pg_conflicts import is_retryable, retry_conflicts
-
-_CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+from .database import Database
+from .pg_conflicts import retry_conflicts
 
 _PAYOUT_COLUMNS = (
     "p.payout_id::text, p.external_id, p.batch_id, p.user_id, p.amount_cents, p.pix_key_type, p.pix_key,"
@@ -61,69 +59,6 @@ def _payout(row: Sequence[Any]) -> Payout:
         updated_at=row[13],
         provider_failures=row[14],
     )
-
-
-class Database:
-    """Holds one connection, opened on first use and re-opened after it breaks."""
-
-    def __init__(
-        self, url: str, connect_timeout: int = 5, options: str = "", application_name: str = "pix-payouts"
-    ) -> None:
-        self._url = url
-        self._connect_timeout = connect_timeout
-        self._options = options
-        self._application_name = application_name
-        self._conn: psycopg2.extensions.connection | None = None
-
-    def _connection(self) -> psycopg2.extensions.connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg2.connect(
-                self._url,
-                connect_timeout=self._connect_timeout,
-                application_name=self._application_name,
-                **({"options": self._options} if self._options else {}),
-            )
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
-
-    def _unavailable(self, exc: BaseException) -> NoReturn:
-        # A lost lock conflict is an OperationalError too, but the server is fine and so is the
-        # connection (the transaction was rolled back): the caller retries it in place.
-        if is_retryable(exc):
-            raise exc
-        self.close()
-        raise Unavailable("the database is unavailable") from exc
-
-    @contextmanager
-    def statement(self) -> Iterator[psycopg2.extensions.cursor]:
-        """A cursor for one statement that commits by itself: one round trip where a transaction takes two."""
-        try:
-            conn = self._connection()
-            conn.autocommit = True
-            try:
-                with conn.cursor() as cur:
-                    yield cur
-            finally:
-                if not conn.closed:
-                    conn.autocommit = False
-        except _CONNECTION_ERRORS as exc:
-            self._unavailable(exc)
-
-    @contextmanager
-    def transaction(self) -> Iterator[psycopg2.extensions.cursor]:
-        """A cursor inside one transaction: committed on success, rolled back on any error."""
-        try:
-            conn = self._connection()
-            with conn, conn.cursor() as cur:
-                yield cur
-        except _CONNECTION_ERRORS as exc:
-            self._unavailable(exc)
 
 
 class BatchWriter:

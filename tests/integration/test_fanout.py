@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import wiring
+from chalicelib import fanout_worker, wiring
 from chalicelib.adapters.outbox import Outbox
 from chalicelib.adapters.postgres import Database
 from chalicelib.adapters.sqs_queue import PayoutQueue
@@ -248,4 +248,25 @@ def test_a_fan_out_sqs_refuses_keeps_its_progress_frees_its_record_and_its_retry
     assert (progress, done, owner) == (10, False, None)
     retry = client.lambda_.invoke("fanout", sqs_records([json.dumps({"outbox_ids": [outbox_id]})])).payload
     assert retry == {"batchItemFailures": []} and records(db, body["batch_id"])[0][4]
+    assert messages(small_ranges) == Counter(dict.fromkeys(ids, 1))
+
+
+def test_a_wake_up_the_database_refuses_comes_back_in_seconds_not_after_the_visibility_timeout(
+    client, small_ranges, database_url, monkeypatch
+):
+    body = batch(*[item() for _ in range(20)])
+    ids = post(client, body).json_body["payout_ids"]
+    wake = one_wakeup(small_ranges)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/postgres")  # nothing listens there
+    wiring.reset()
+    delays: list[int] = []
+    hook = "before-parameter-build.sqs.ChangeMessageVisibility"
+    wiring.sqs().meta.events.register(hook, lambda params, **_: delays.append(params["VisibilityTimeout"]))
+    result = client.lambda_.invoke("fanout", sqs_records([wake["Body"]], [wake["ReceiptHandle"]])).payload
+    assert len(result["batchItemFailures"]) == 1
+    assert delays == [fanout_worker.RETRY_SECONDS]
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    wiring.reset()
+    retry = client.lambda_.invoke("fanout", sqs_records([wake["Body"]])).payload
+    assert retry == {"batchItemFailures": []}
     assert messages(small_ranges) == Counter(dict.fromkeys(ids, 1))
