@@ -44,6 +44,10 @@ class Settings:
     efi_connect_timeout_seconds: float
     efi_read_timeout_seconds: float
     efi_max_connections: int
+    efi_webhook_secret: str
+    provider_concurrency: int
+    poll_after_seconds: int
+    poll_limit: int
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -105,6 +109,14 @@ class Settings:
             # A read that times out leaves the send's outcome unknown (asked before any re-send).
             efi_read_timeout_seconds=float(e.get("EFI_READ_TIMEOUT_SECONDS", "10")),
             efi_max_connections=int(e.get("EFI_MAX_CONNECTIONS", "10")),
+            # The secret in the webhook URL registered at Efí (?hmac=<secret>&ignorar=): empty refuses every call.
+            efi_webhook_secret=e.get("EFI_WEBHOOK_SECRET", ""),
+            # Provider calls one settle invocation makes side by side. Across containers the cap per provider
+            # account is this times the settle mapping's MaximumConcurrency (infra/template.json; README).
+            provider_concurrency=int(e.get("PROVIDER_CONCURRENCY", "10")),
+            # The poller asks about payouts awaiting the provider's confirmation this long (a lost webhook).
+            poll_after_seconds=int(e.get("POLL_AFTER_SECONDS", "60")),
+            poll_limit=int(e.get("POLL_LIMIT", "500")),
         )
 
 

@@ -16,6 +16,7 @@ from .adapters.reconcile_queries import ReconcileQueries
 from .adapters.sandbox_pix import SandboxPixProvider
 from .adapters.secrets import database_url_from_secret
 from .adapters.sqs_queue import DeadLetters, PayoutQueue
+from .adapters.transitions import Transitions
 from .adapters.views import ReadModel
 from .domain.end_to_end import end_to_end_id_factory
 from .domain.provider import PixProvider
@@ -201,6 +202,10 @@ def provider_sends() -> EfiSends:
     from .adapters.efi.listing import EfiSends
 
     return once("provider_sends", lambda: EfiSends(efi_provider()))
+
+
+def transitions() -> Transitions:
+    return once("transitions", lambda: Transitions(database()))
 
 
 def reconcile_queries() -> ReconcileQueries:

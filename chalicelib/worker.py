@@ -17,6 +17,7 @@ sends the payout back rather than fail it.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import uuid
@@ -147,7 +148,15 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     try:
         outcomes = (
-            settle_payouts(wiring.repository(), wiring.provider(), acquired, s.max_provider_attempts)
+            settle_payouts(
+                wiring.repository(),
+                wiring.transitions(),
+                wiring.provider(),
+                acquired,
+                s.max_provider_attempts,
+                provider_name=s.pix_provider,
+                concurrency=s.provider_concurrency,
+            )
             if acquired
             else {}
         )
@@ -167,7 +176,9 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
             continue
         _release(payout_id, owner)
         if isinstance(outcome, RetryLater):
-            send_back(payout_id, backoff_seconds(outcome.failures, s.retry_base_seconds, s.retry_max_seconds))
+            wait = backoff_seconds(outcome.failures, s.retry_base_seconds, s.retry_max_seconds)
+            # Retry-After is the provider's own word on when to come back: never earlier.
+            send_back(payout_id, max(wait, math.ceil(outcome.retry_after or 0)))
         else:
             infrastructure[payout_id] = outcome
     if infrastructure:
@@ -184,7 +195,8 @@ def _final(payout_ids: list[str]) -> set[str]:
     if not payout_ids:
         return set()
     try:
-        return wiring.repository().final_ids(payout_ids)
+        # Awaiting the provider's confirmation counts too: the webhook or the poller ends it, not a message.
+        return wiring.repository().settled_ids(payout_ids)
     except Exception:  # noqa: BLE001 - then they wait like any locked payout
         return set()
 

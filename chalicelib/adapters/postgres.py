@@ -16,16 +16,18 @@ import psycopg2.extras
 from ..domain.batch_request import PayoutItem
 from ..domain.idempotency import ExistingPayout, Fingerprint
 from ..domain.payout import BatchItem, Payout
-from ..domain.payout_status import PayoutStatus
+from ..domain.payout_status import PayoutEvent, PayoutStatus, ProviderStep
 from .database import Database
 from .pg_conflicts import retry_conflicts
+from .transitions import STEP_SQL, guard
 
 _PAYOUT_COLUMNS = (
     "p.payout_id::text, p.external_id, p.batch_id, p.user_id, p.amount_cents, p.pix_key_type, p.pix_key,"
     " p.end_to_end_id, p.status, p.attempts, p.failure_code, p.failure_message, p.created_at, p.updated_at,"
-    " p.provider_failures"
+    " p.provider_failures, p.provider, p.provider_send_id, p.provider_end_to_end_id, p.provider_status,"
+    f" {STEP_SQL.format(status='p.status', step='p.provider_step')}"
 )
-_PAYOUT_WIDTH = 15
+_PAYOUT_WIDTH = 20
 
 
 # Settlement finds its rows by payout_id alone, locks them in id order (no deadlocks between
@@ -38,7 +40,16 @@ _PAYOUT_WIDTH = 15
 # batch_items COPY take on the same payouts, in that batch's (any) order. With FOR UPDATE the two
 # waited on each other and PostgreSQL killed one of them ("deadlock detected").
 _ROW_LOCK = "FOR NO KEY UPDATE"
-_LOCK_BY_ID = f"SELECT payout_id, status FROM payouts WHERE payout_id = ANY(%s::uuid[]) ORDER BY payout_id {_ROW_LOCK}"
+_STEP = STEP_SQL.format(status="status", step="provider_step")
+# Guards generated from the domain's state machine (adapters/transitions.py), on the locked rows.
+_ATTEMPT_GUARD = guard(PayoutEvent.ATTEMPT, "prev.status", "prev.provider_step")
+_CONFIRMED_GUARD = guard(PayoutEvent.CONFIRMED, "prev.status", "prev.provider_step")
+# Accepted by the provider: its confirmation comes by webhook or by the poller, never by a message.
+_AWAITING = "(status = 'Processing' AND provider_step IS NOT DISTINCT FROM 'awaiting_confirmation')"
+_LOCK_BY_ID = (
+    f"SELECT payout_id, status, {_STEP} AS provider_step FROM payouts"
+    f" WHERE payout_id = ANY(%s::uuid[]) ORDER BY payout_id {_ROW_LOCK}"
+)
 
 
 def _payout(row: Sequence[Any]) -> Payout:
@@ -58,6 +69,11 @@ def _payout(row: Sequence[Any]) -> Payout:
         created_at=row[12],
         updated_at=row[13],
         provider_failures=row[14],
+        provider=row[15],
+        provider_send_id=row[16],
+        provider_end_to_end_id=row[17],
+        provider_status=row[18],
+        provider_step=ProviderStep(row[19]) if row[19] else None,
     )
 
 
@@ -213,11 +229,21 @@ class PayoutRepository:
     def payout_events(self, payout_id: str) -> list[dict[str, Any]]:
         with self.db.transaction() as cur:
             cur.execute(
-                "SELECT occurred_at, event, from_status, to_status, attempt, code, detail"
+                "SELECT occurred_at, event, from_status, to_status, attempt, code, detail, source, provider_status"
                 " FROM payout_events WHERE payout_id = %s ORDER BY event_id",
                 (payout_id,),
             )
-            names = ("at", "event", "from_status", "to_status", "attempt", "code", "detail")
+            names = (
+                "at",
+                "event",
+                "from_status",
+                "to_status",
+                "attempt",
+                "code",
+                "detail",
+                "source",
+                "provider_status",
+            )
             return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
     # -- settlement: every change is a status-guarded UPDATE plus its event ---
@@ -232,6 +258,16 @@ class PayoutRepository:
             )
             return {r[0] for r in cur.fetchall()}
 
+    def settled_ids(self, payout_ids: Sequence[str]) -> set[str]:
+        """Which of these payouts need no message: final, or awaiting the provider's confirmation."""
+        with self.db.statement() as cur:
+            cur.execute(
+                "SELECT payout_id::text FROM payouts WHERE payout_id = ANY(%s::uuid[])"
+                f" AND (status IN ('Completed', 'Failed') OR {_AWAITING})",
+                (list(payout_ids),),
+            )
+            return {r[0] for r in cur.fetchall()}
+
     @retry_conflicts
     def start_attempts(self, payout_ids: Sequence[str]) -> dict[str, tuple[Payout, PayoutStatus]]:
         """Move every open payout of the list to Processing, count the attempt, log it: one statement.
@@ -241,8 +277,9 @@ class PayoutRepository:
         with self.db.statement() as cur:
             cur.execute(
                 f"WITH prev AS ({_LOCK_BY_ID}),"
-                " upd AS (UPDATE payouts p SET status = 'Processing', attempts = p.attempts + 1, updated_at = now()"
-                " FROM prev WHERE p.payout_id = prev.payout_id AND prev.status IN ('Pending', 'Processing')"
+                " upd AS (UPDATE payouts p SET status = 'Processing', attempts = p.attempts + 1, updated_at = now(),"
+                " provider_step = coalesce(prev.provider_step, 'not_sent')"
+                f" FROM prev WHERE p.payout_id = prev.payout_id AND {_ATTEMPT_GUARD}"
                 f" RETURNING {_PAYOUT_COLUMNS}, prev.status AS previous),"
                 " ev AS (INSERT INTO payout_events (payout_id, event, from_status, to_status, attempt)"
                 " SELECT payout_id::uuid, 'attempt_started', previous, 'Processing', attempts FROM upd)"
@@ -264,8 +301,8 @@ class PayoutRepository:
             cur.execute(
                 f"WITH prev AS ({_LOCK_BY_ID}),"
                 " d AS (SELECT * FROM unnest(%s::uuid[], %s::int[], %s::text[]) AS d(payout_id, attempt, event)),"
-                " upd AS (UPDATE payouts p SET status = 'Completed', updated_at = now()"
-                " FROM prev JOIN d USING (payout_id) WHERE p.payout_id = prev.payout_id AND prev.status = 'Processing'"
+                " upd AS (UPDATE payouts p SET status = 'Completed', provider_step = NULL, updated_at = now()"
+                f" FROM prev JOIN d USING (payout_id) WHERE p.payout_id = prev.payout_id AND {_CONFIRMED_GUARD}"
                 " RETURNING p.payout_id, d.attempt, d.event)"
                 " INSERT INTO payout_events (payout_id, event, from_status, to_status, attempt)"
                 " SELECT payout_id, event, 'Processing', 'Completed', attempt FROM upd RETURNING payout_id::text",
@@ -287,8 +324,8 @@ class PayoutRepository:
         with self.db.transaction() as cur:
             cur.execute(
                 f"WITH prev AS ({_LOCK_BY_ID})"
-                " UPDATE payouts p SET status = %s, failure_code = %s, failure_message = %s, updated_at = now()"
-                " FROM prev WHERE p.payout_id = prev.payout_id AND prev.status = 'Processing'",
+                " UPDATE payouts p SET status = %s, failure_code = %s, failure_message = %s, provider_step = NULL,"
+                " updated_at = now() FROM prev WHERE p.payout_id = prev.payout_id AND prev.status = 'Processing'",
                 ([payout_id], status.value, code, message),
             )
             if cur.rowcount != 1:
@@ -331,7 +368,7 @@ class PayoutRepository:
     ) -> None:
         cur.execute(
             "UPDATE payouts SET status = 'Failed', failure_code = 'RETRIES_EXHAUSTED', failure_message = %s,"
-            " updated_at = now() WHERE payout_id = %s",
+            " provider_step = NULL, updated_at = now() WHERE payout_id = %s",
             (reason, payout_id),
         )
         self._event(cur, payout_id, "failed", status.value, "Failed", attempt, "RETRIES_EXHAUSTED", reason)
@@ -342,7 +379,9 @@ class PayoutRepository:
         """Open payouts that should have a message by now: those of batches whose fan-out is done."""
         with self.db.transaction() as cur:
             cur.execute(
-                "SELECT count(*) FROM payouts p WHERE p.status IN ('Pending', 'Processing') AND NOT EXISTS ("
+                "SELECT count(*) FROM payouts p WHERE p.status IN ('Pending', 'Processing')"
+                " AND NOT (p.status = 'Processing' AND p.provider_step IS NOT DISTINCT FROM 'awaiting_confirmation')"
+                " AND NOT EXISTS ("
                 " SELECT 1 FROM outbox o WHERE o.done_at IS NULL AND o.kind = 'enqueue_payouts'"
                 " AND o.aggregate_id = p.batch_id)"
             )
@@ -354,7 +393,7 @@ class PayoutRepository:
         with self.db.transaction() as cur:
             cur.execute(
                 "UPDATE payouts SET requeued_at = now() WHERE payout_id IN ("
-                " SELECT payout_id FROM payouts WHERE status IN ('Pending', 'Processing')"
+                f" SELECT payout_id FROM payouts WHERE status IN ('Pending', 'Processing') AND NOT {_AWAITING}"
                 " AND greatest(updated_at, requeued_at) < now() - make_interval(secs => %s)"
                 f" ORDER BY updated_at LIMIT %s {_ROW_LOCK} SKIP LOCKED)"
                 " RETURNING payout_id::text",
@@ -398,7 +437,9 @@ class PayoutRepository:
                 return "in_flight", status
             if paid_at_provider(e2e):
                 cur.execute(
-                    "UPDATE payouts SET status = 'Completed', updated_at = now() WHERE payout_id = %s", (payout_id,)
+                    "UPDATE payouts SET status = 'Completed', provider_step = NULL, updated_at = now()"
+                    " WHERE payout_id = %s",
+                    (payout_id,),
                 )
                 self._event(
                     cur,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .payout_status import PayoutStatus
+from .payout_status import PayoutState, PayoutStatus, ProviderStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,21 @@ class Payout:
     # Sends the provider answered with a transient error or left unknown since the payout was last
     # opened: the provider budget. `attempts` counts claims, which infrastructure faults also make.
     provider_failures: int = 0
+    # The provider's side: which one, our send id there, the end-to-end id it assigned, its last word,
+    # and where a Processing payout stands with it.
+    provider: str | None = None
+    provider_send_id: str | None = None
+    provider_end_to_end_id: str | None = None
+    provider_status: str | None = None
+    provider_step: ProviderStep | None = None
+
+    @property
+    def state(self) -> PayoutState:
+        if self.status is PayoutStatus.PROCESSING:
+            return PayoutState(self.status, self.provider_step or ProviderStep.NOT_SENT)
+        if self.status is PayoutStatus.FAILED:
+            return PayoutState(self.status, failure_code=self.failure_code or "UNKNOWN")
+        return PayoutState(self.status)
 
     def fingerprint(self) -> tuple[str, str, int, str, str]:
         return (self.external_id, self.user_id, self.amount_cents, self.pix_key_type, self.pix_key)

@@ -15,6 +15,7 @@ from ..domain.batch_request import BatchRequest
 from ..domain.errors import Conflict, NotFound
 from ..domain.idempotency import batch_hash, plan_new_batch, replay_differences, truncate
 from ..domain.payout_ids import new_payout_ids
+from ..domain.payout_status import PayoutStatus
 from ..observability import count, logger
 from .fanout import plan_ranges
 
@@ -153,5 +154,14 @@ def get_payout(repo: PayoutRepository, payout_id: str) -> dict[str, Any]:
         event["at"] = event["at"].isoformat()
         history.append({k: v for k, v in event.items() if v is not None})
     body = payout.to_json()
+    if payout.provider_step is not None and payout.status is PayoutStatus.PROCESSING:
+        body["step"] = payout.provider_step.value
+    if payout.provider is not None:
+        body["provider"] = {
+            "name": payout.provider,
+            "send_id": payout.provider_send_id,
+            "end_to_end_id": payout.provider_end_to_end_id,
+            "status": payout.provider_status,
+        }
     body["history"] = history
     return body

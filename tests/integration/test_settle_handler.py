@@ -67,6 +67,28 @@ def test_pending_payouts_settle_to_completed_with_one_transfer_each(client, app_
     assert history == ["created", "attempt_started", "completed"]
 
 
+def test_a_payout_shows_its_provider_and_the_send_in_its_history(client, app_env):
+    [pid] = submit(client, 1000)
+    deliver(client, app_env, [pid])
+    body = payout(client, pid)
+    assert "step" not in body
+    assert body["provider"] == {
+        "name": "sandbox",
+        "send_id": body["end_to_end_id"],
+        "end_to_end_id": body["end_to_end_id"],
+        "status": "PAID",
+    }
+    assert body["history"][-1] | {"at": None} == {
+        "at": None,
+        "event": "completed",
+        "from_status": "Processing",
+        "to_status": "Completed",
+        "attempt": 1,
+        "source": "send",
+        "provider_status": "PAID",
+    }
+
+
 def test_a_message_delivered_twice_pays_once(client, app_env, db):
     [pid] = submit(client, 1234)
     event = sqs_event(pid)

@@ -324,3 +324,22 @@ def test_a_step_outside_processing_or_a_failure_code_outside_failed_is_not_a_sta
 def test_an_unknown_event_is_refused_loudly() -> None:
     with pytest.raises(ValueError):
         decide(NOT_SENT, "paid")  # type: ignore[arg-type]
+
+
+def test_each_sql_guard_names_exactly_the_states_its_event_moves_out_of() -> None:
+    import re
+
+    from chalicelib.adapters.transitions import guard
+    from chalicelib.domain.payout_status import PayoutEvent, sources
+
+    for event in PayoutEvent:
+        sql = guard(event)
+        bare = set(re.findall(r"\(status = '(\w+)'(?:\)| AND failure_code)", sql))
+        stepped = {
+            (status, step)
+            for status, listed in re.findall(r"\(status = '(\w+)' AND CASE .*? END IN \(([^)]*)\)\)", sql)
+            for step in re.findall(r"'(\w+)'", listed)
+        }
+        expected = sources(event)
+        assert bare == {s.value for s, step in expected if step is None}, event
+        assert stepped == {(s.value, step.value) for s, step in expected if step is not None}, event

@@ -1,0 +1,92 @@
+"""Calls to a Pix provider as settlement makes them: one shape for every provider, overlapped when it can be."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from ..domain.payout import Payout
+from ..domain.payout_status import PayoutEvent
+from ..domain.provider import PixProvider, SendReport, Transfer
+from ..domain.send_id import send_id_for
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def is_async(provider: PixProvider) -> bool:
+    """A provider that accepts now and confirms later, asked by our send id (Efí); else it pays inline (sandbox)."""
+    return callable(getattr(provider, "ask", None))
+
+
+def overlaps(provider: PixProvider) -> bool:
+    """Whether calls may run side by side: the in-database sandbox shares one connection, so it may not."""
+    return is_async(provider)
+
+
+def send_id(provider: PixProvider, payout_id: str, end_to_end_id: str) -> str:
+    return send_id_for(payout_id) if is_async(provider) else end_to_end_id
+
+
+def send(provider: PixProvider, transfer: Transfer) -> SendReport:
+    """The provider's answer to a send; a provider that pays inline answers "confirmed" by returning."""
+    answer: Any = provider.send(transfer)
+    if isinstance(answer, SendReport):
+        return answer
+    return SendReport(
+        send_id=transfer.end_to_end_id,
+        event=PayoutEvent.CONFIRMED,
+        provider_status="PAID",
+        amount_cents=transfer.amount_cents,
+        end_to_end_id=transfer.end_to_end_id,
+        settled_at=datetime.now(UTC),
+    )
+
+
+def ask(provider: PixProvider, payout: Payout) -> SendReport | None:
+    """What the provider knows of the payout's send; None when nothing was sent."""
+    if is_async(provider):
+        known: SendReport | None = provider.ask(send_id_for(payout.payout_id))  # type: ignore[attr-defined]
+        return known
+    executed = provider.find(payout.end_to_end_id)
+    if executed is None:
+        return None
+    return SendReport(
+        send_id=payout.end_to_end_id,
+        event=PayoutEvent.CONFIRMED,
+        provider_status="PAID",
+        amount_cents=executed.amount_cents,
+        end_to_end_id=executed.end_to_end_id,
+        settled_at=executed.executed_at,
+    )
+
+
+def call_each(call: Callable[[T], R], items: Sequence[T], workers: int) -> list[R | Exception]:
+    """call(item) for each item, in order: its result or the Exception it raised (BaseExceptions propagate).
+
+    With workers > 1 the calls run side by side on a pool kept per container, so a provider's latency is
+    paid once per wave of `workers` calls, not once per call.
+    """
+
+    def guarded(item: T) -> R | Exception:
+        try:
+            return call(item)
+        except Exception as exc:  # noqa: BLE001 - the caller handles each item's error
+            return exc
+
+    if workers <= 1 or len(items) <= 1:
+        return [guarded(item) for item in items]
+    return list(_pool(workers).map(guarded, items))
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    with _pools_lock:
+        if workers not in _pools:
+            _pools[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provider")
+        return _pools[workers]
