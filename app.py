@@ -11,6 +11,7 @@ from chalice.app import CloudWatchEvent, Request, SQSEvent
 
 from chalicelib import wiring
 from chalicelib.api.docs import ASSET_CACHE, ASSETS, docs_asset, docs_page
+from chalicelib.api.efi_webhook import handle as efi_webhook_handle
 from chalicelib.api.http import (
     conform_chalice_error,
     handles_errors,
@@ -22,7 +23,7 @@ from chalicelib.domain.batch_request import parse_batch_request
 from chalicelib.domain.reconciliation import previous_utc_day
 from chalicelib.fanout_worker import handle_fanout_event
 from chalicelib.observability import flush_metrics, logger
-from chalicelib.services import batches, paging, queries, recovery
+from chalicelib.services import batches, confirmations, paging, queries, recovery
 from chalicelib.services.reconcile import reconcile
 from chalicelib.worker import handle_dead_letter_event, handle_settle_event
 
@@ -155,6 +156,16 @@ def get_payout(payout_id: str) -> Response:
     return json_response(batches.get_payout(wiring.repository(), payout_id), 200)
 
 
+@app.route("/providers/efi/webhook", methods=["POST"])
+@handles_errors
+def efi_webhook() -> Response:
+    """Efí's callbacks: no API key; the secret of the registered URL (README: Efí)."""
+    request = app.current_request
+    return efi_webhook_handle(
+        request.query_params, request.raw_body, wiring.settings().efi_webhook_secret, wiring.transitions()
+    )
+
+
 @app.on_sqs_message(queue="payouts-fanout", batch_size=1)
 def fanout(event: SQSEvent) -> dict[str, Any]:
     try:
@@ -193,6 +204,26 @@ def sweeper(event: CloudWatchEvent) -> dict[str, int]:
             limit=s.sweep_limit,
             dead_letters=wiring.dead_letters(),
             lost_seconds=s.sweep_lost_seconds,
+        )
+    finally:
+        flush_metrics()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def poll_confirmations(event: CloudWatchEvent) -> dict[str, object]:
+    """Asks the provider about payouts it accepted and has not confirmed for a while (a lost webhook)."""
+    s = wiring.settings()
+    if s.pix_provider != "efi":
+        return {"skipped": s.pix_provider}
+    try:
+        return dict(
+            confirmations.poll(
+                wiring.transitions(),
+                wiring.provider(),
+                older_than_seconds=s.poll_after_seconds,
+                limit=s.poll_limit,
+                concurrency=s.provider_concurrency,
+            )
         )
     finally:
         flush_metrics()

@@ -1,4 +1,4 @@
-"""Operator commands: `pix-payouts` or `python -m chalicelib.cli` {migrate,sweep,dlq-redrive,reconcile}."""
+"""Operator commands: `pix-payouts` or `python -m chalicelib.cli` {migrate,sweep,poll,dlq-redrive,reconcile}."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 from . import reconcile_cli, wiring
 from .adapters.migrations import apply_migrations
-from .services import recovery
+from .services import confirmations, recovery
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m chalicelib.cli") -> int:
@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m chalicelib.cli") 
         "dlq-redrive", help="reopen RETRIES_EXHAUSTED payouts and move dead letters back to the payouts queue"
     )
     redrive.add_argument("--batch-id", help="only reopen this batch's payouts (dead letters are all moved)")
+    poll = sub.add_parser("poll", help="ask the provider about payouts awaiting its confirmation (PIX_PROVIDER=efi)")
+    poll.add_argument("--older-than-seconds", type=int, help="awaiting this long (default POLL_AFTER_SECONDS)")
     reconcile_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "reconcile":
@@ -46,6 +48,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m chalicelib.cli") 
             limit=s.sweep_limit,
             dead_letters=wiring.dead_letters(),
             lost_seconds=s.sweep_lost_seconds if args.lost_seconds is None else args.lost_seconds,
+        )
+    elif args.command == "poll":
+        result = confirmations.poll(
+            wiring.transitions(),
+            wiring.provider(),
+            older_than_seconds=s.poll_after_seconds if args.older_than_seconds is None else args.older_than_seconds,
+            limit=s.poll_limit,
+            concurrency=s.provider_concurrency,
+            provider_name=s.pix_provider,
         )
     else:
         result = recovery.redrive(wiring.repository(), wiring.queue(), wiring.dead_letters(), args.batch_id)

@@ -116,6 +116,30 @@ class Transitions:
             )
             return {r[0]: state_of(r[1], r[2], r[3]) for r in cur.fetchall()}
 
+    def amounts(self, payout_ids: Sequence[str]) -> dict[str, int]:
+        """amount_cents of each payout that exists: what a provider's word must agree with."""
+        with self.db.statement() as cur:
+            cur.execute(
+                "SELECT payout_id::text, amount_cents FROM payouts WHERE payout_id = ANY(%s::uuid[])",
+                (list(payout_ids),),
+            )
+            return {r[0]: int(r[1]) for r in cur.fetchall()}
+
+    @retry_conflicts
+    def claim_awaiting(self, older_than_seconds: int, limit: int) -> list[str]:
+        """Payouts awaiting the provider's confirmation, untouched and unasked for older_than_seconds,
+        oldest first; marks them asked now, so two pollers never ask about the same payout at once."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "UPDATE payouts SET provider_polled_at = now() WHERE payout_id IN ("
+                " SELECT payout_id FROM payouts WHERE status = 'Processing' AND provider_step = 'awaiting_confirmation'"
+                " AND greatest(updated_at, provider_polled_at) < now() - make_interval(secs => %s)"
+                " ORDER BY updated_at LIMIT %s FOR NO KEY UPDATE SKIP LOCKED)"
+                " RETURNING payout_id::text",
+                (older_than_seconds, limit),
+            )
+            return [r[0] for r in cur.fetchall()]
+
     @retry_conflicts
     def apply(self, words: Sequence[Word]) -> list[Decision | None]:
         """Decide and record each word in order, in one transaction; None for a payout that does not exist."""

@@ -109,7 +109,8 @@ def test_the_functions_know_the_queue_s_receive_limit(template):
 
 
 def test_no_policy_grants_every_action(template):
-    for name in ("ApiHandlerRole", "FanoutRole", "SettleRole", "DeadLettersRole", "SweeperRole", "ReconciliationRole"):
+    roles = ("ApiHandlerRole", "FanoutRole", "SettleRole", "DeadLettersRole", "SweeperRole", "ReconciliationRole")
+    for name in (*roles, "PollConfirmationsRole"):
         for policy in template["Resources"][name]["Properties"]["Policies"]:
             for stmt in policy["PolicyDocument"]["Statement"]:
                 actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
@@ -125,3 +126,21 @@ def test_reconciliation_runs_daily_at_three_utc_with_the_database_the_others_hav
     assert {"Ref": "ReconciliationRole"} in resources["ReadDatabaseSecret"]["Properties"]["Roles"]
     role, sweepers = resources["ReconciliationRole"]["Properties"], resources["SweeperRole"]["Properties"]
     assert role["ManagedPolicyArns"] == sweepers["ManagedPolicyArns"]  # in a VPC, like every function
+
+
+def test_the_confirmation_poller_runs_every_minute_with_the_database_the_others_have(template):
+    resources = template["Resources"]
+    (schedule,) = resources["PollConfirmations"]["Properties"]["Events"].values()
+    assert schedule["Type"] == "Schedule"
+    assert schedule["Properties"]["Schedule"] == "rate(1 minute)"
+    assert {"Ref": "PollConfirmationsRole"} in resources["ReadDatabaseSecret"]["Properties"]["Roles"]
+    role, sweepers = resources["PollConfirmationsRole"]["Properties"], resources["SweeperRole"]["Properties"]
+    assert role["ManagedPolicyArns"] == sweepers["ManagedPolicyArns"]
+
+
+def test_the_efi_webhook_route_needs_no_api_key_in_the_deployed_api(template):
+    """API Gateway itself lets Efí's callback through; every client route still asks for the key."""
+    swagger = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    webhook = swagger["paths"]["/providers/efi/webhook"]["post"]
+    assert not webhook.get("security")
+    assert swagger["paths"]["/batches"]["post"]["security"] == [{"api_key": []}]

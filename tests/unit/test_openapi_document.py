@@ -35,6 +35,8 @@ OPEN_OPERATIONS = {
     ("/docs", "GET"),
     ("/docs/swagger-ui.css", "GET"),
     ("/docs/swagger-ui-bundle.js", "GET"),
+    # Efí authenticates itself with the secret of the registered URL (chalicelib/api/efi_webhook.py).
+    ("/providers/efi/webhook", "POST"),
 }
 
 
