@@ -105,9 +105,9 @@ class Settings:
             efi_credentials_file=e.get("EFI_CREDENTIALS_FILE", ""),
             # The payer's own Pix key at Efí (pagador.chave of every send).
             efi_payer_key=e.get("EFI_PAYER_KEY", ""),
-            efi_connect_timeout_seconds=float(e.get("EFI_CONNECT_TIMEOUT_SECONDS", "3")),
+            efi_connect_timeout_seconds=float(e.get("EFI_CONNECT_TIMEOUT_SECONDS", "2")),
             # A read that times out leaves the send's outcome unknown (asked before any re-send).
-            efi_read_timeout_seconds=float(e.get("EFI_READ_TIMEOUT_SECONDS", "10")),
+            efi_read_timeout_seconds=float(e.get("EFI_READ_TIMEOUT_SECONDS", "5")),
             efi_max_connections=int(e.get("EFI_MAX_CONNECTIONS", "10")),
             # The secret in the webhook URL registered at Efí (?hmac=<secret>&ignorar=): empty refuses every call.
             efi_webhook_secret=e.get("EFI_WEBHOOK_SECRET", ""),
