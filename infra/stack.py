@@ -30,6 +30,11 @@ import urllib.request
 from pathlib import Path
 from typing import NoReturn
 
+try:  # run as a script (infra/ on sys.path) or imported as infra.stack
+    import psp_process  # type: ignore[import-not-found]
+except ImportError:
+    from infra import psp_process
+
 ROOT = Path(__file__).resolve().parent.parent
 STACK_DIR = ROOT / ".stack"
 PGDATA = STACK_DIR / "pgdata"
@@ -281,6 +286,7 @@ def _ministack_env() -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.update(psp_process.lambda_env())  # the local PSP: its URL, files and webhook secret (infra/psp_process.py)
     return env
 
 
@@ -722,6 +728,7 @@ def cmd_up(_args=None) -> int:
     database_url = pg_up()
     write(OUT_FILES["database_url"], database_url)
     migrate(database_url)
+    psp_process.up(api_url_for(TARGET["api_id"]), log)
     ministack_up()
     chalice_package()
     outputs = deploy(database_url)
@@ -751,6 +758,7 @@ def cmd_up(_args=None) -> int:
 def cmd_down(args=None) -> int:
     everything = bool(getattr(args, "all", False))
     ministack_down()
+    psp_process.down(log)
     pg_down(everything)
     return 0
 
@@ -824,6 +832,7 @@ def _env_values() -> dict[str, str]:
         "PAYOUTS_DLQ_URL": read(OUT_FILES["dlq_url"]) or "",
         "FANOUT_QUEUE_URL": read(OUT_FILES["fanout_url"]) or "",
         "IDEMPOTENCY_TABLE": read(OUT_FILES["lock_table"]) or "",
+        **psp_process.lambda_env(),
         "POWERTOOLS_SERVICE_NAME": "pix-payouts",
         "AWS_ENDPOINT_URL": ENDPOINT,
         "AWS_DEFAULT_REGION": REGION,
@@ -876,6 +885,7 @@ def cmd_status(_args=None) -> int:
         ok = ok and code == 200
     else:
         print(f"api        : {api_url or '-'}")
+    print(psp_process.status_line())
     for name in ("queue_url", "dlq_url", "fanout_url", "lock_table"):
         print(f"{name:11}: {read(OUT_FILES[name]) or '-'}")
     return 0 if ok else 3

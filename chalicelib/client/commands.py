@@ -36,6 +36,7 @@ The API is PIX_API_URL with the key PIX_API_KEY, or else the embedded stack's .s
 OPERATOR_COMMANDS = {
     "migrate": "operator: apply pending database migrations",
     "sweep": "operator: re-wake unfinished fan-outs, re-send stale or lost payouts",
+    "poll": "operator: ask the provider about payouts awaiting its confirmation",
     "dlq-redrive": "operator: reopen RETRIES_EXHAUSTED payouts, move dead letters back",
     "reconcile": "operator: compare the provider's sends in a window with our payouts",
 }
