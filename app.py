@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 
-from chalice import Chalice, Cron, Rate, Response
-from chalice.app import CloudWatchEvent, Request, SQSEvent
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from chalice.app import Chalice, CloudWatchEvent, Cron, Rate, Request, Response, SQSEvent
 
 from chalicelib import wiring
+from chalicelib.api.access_log import log_request
 from chalicelib.api.docs import ASSET_CACHE, ASSETS, docs_asset, docs_page
 from chalicelib.api.efi_webhook import handle as efi_webhook_handle
 from chalicelib.api.http import (
@@ -34,8 +35,14 @@ app = Chalice(app_name="pix-payouts", configure_logs=False)
 
 
 @app.middleware("http")
-def one_error_shape(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    return conform_chalice_error(get_response(event))
+def one_error_shape_and_a_log_line(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    started = time.perf_counter()
+    try:
+        response = conform_chalice_error(get_response(event))
+        log_request(event, response, time.perf_counter() - started)
+    finally:
+        logger.remove_keys(["batch_id"])  # a warm container's next request starts without it
+    return response
 
 
 @app.route("/openapi.json", methods=["GET"], api_key_required=True)
@@ -63,8 +70,15 @@ def docs_js() -> Response:
 
 
 def _asset(name: str) -> Response:
-    headers = {"Content-Type": ASSETS[name], "Cache-Control": ASSET_CACHE}
+    headers: dict[str, str | list[str]] = {"Content-Type": ASSETS[name], "Cache-Control": ASSET_CACHE}
     return Response(body=docs_asset(name), status_code=200, headers=headers)
+
+
+def current_request() -> Request:
+    """The request being handled; Chalice sets it before any route runs."""
+    request = app.current_request
+    assert request is not None
+    return request
 
 
 @app.route("/health", methods=["GET"])
@@ -77,13 +91,13 @@ def health() -> Response:
 @app.route("/batches", methods=["POST"], api_key_required=True)
 @handles_errors
 def submit_batch() -> Response:
-    body = parse_json_body(app.current_request.raw_body, wiring.settings().max_body_bytes)
+    raw = current_request().raw_body
+    body = parse_json_body(raw.encode() if isinstance(raw, str) else raw, wiring.settings().max_body_bytes)
     request = parse_batch_request(body)
-    logger.append_keys(batch_id=request.batch_id)
+    logger.append_keys(batch_id=request.batch_id)  # on every line of this request; the middleware removes it
     try:
         submission = batches.submit_batch(wiring.repository(), wiring.fanout_plan(), request, wiring.new_e2e_id)
     finally:
-        logger.remove_keys(["batch_id"])
         flush_metrics()
     if submission.created:
         return json_response(submission.to_json(), 201, {"Location": f"/batches/{request.batch_id}"})
@@ -93,7 +107,7 @@ def submit_batch() -> Response:
 @app.route("/batches", methods=["GET"], api_key_required=True)
 @handles_errors
 def list_batches() -> Response:
-    params = app.current_request.query_params or {}
+    params: Mapping[str, str] = current_request().query_params or {}
     listing = queries.list_batches(
         wiring.read_model(),
         created_after=params.get("created_after"),
@@ -108,7 +122,7 @@ def list_batches() -> Response:
 @app.route("/batches/{batch_id}", methods=["GET"], api_key_required=True)
 @handles_errors
 def get_batch(batch_id: str) -> Response:
-    params = app.current_request.query_params or {}
+    params: Mapping[str, str] = current_request().query_params or {}
     page = queries.get_batch(
         wiring.read_model(),
         batch_id,
@@ -122,11 +136,11 @@ def get_batch(batch_id: str) -> Response:
 @app.route("/batches/{batch_id}/report", methods=["GET"], api_key_required=True)
 @handles_errors
 def get_report(batch_id: str) -> Response:
-    request = app.current_request
+    request = current_request()
     if queries.wants_csv(request.headers.get("accept")):
         body = queries.report_csv(wiring.read_model(), batch_id)
         return Response(body=body, status_code=200, headers={"Content-Type": "text/csv; charset=utf-8"})
-    params = request.query_params or {}
+    params: Mapping[str, str] = request.query_params or {}
     report = queries.get_report(
         wiring.read_model(),
         batch_id,
@@ -139,7 +153,7 @@ def get_report(batch_id: str) -> Response:
 @app.route("/payouts", methods=["GET"], api_key_required=True)
 @handles_errors
 def find_payouts() -> Response:
-    params = app.current_request.query_params or {}
+    params: Mapping[str, str] = current_request().query_params or {}
     found = queries.find_payouts(
         wiring.read_model(),
         external_id=params.get("external_id"),
@@ -160,14 +174,18 @@ def get_payout(payout_id: str) -> Response:
 @handles_errors
 def efi_webhook() -> Response:
     """Efí's callbacks: no API key; the secret of the registered URL (README: Efí)."""
-    request = app.current_request
+    request = current_request()
+    raw = request.raw_body
     return efi_webhook_handle(
-        request.query_params, request.raw_body, wiring.settings().efi_webhook_secret, wiring.transitions()
+        request.query_params,
+        raw.encode() if isinstance(raw, str) else raw,
+        wiring.settings().efi_webhook_secret,
+        wiring.transitions(),
     )
 
 
 @app.on_sqs_message(queue="payouts-fanout", batch_size=1)
-def fanout(event: SQSEvent) -> dict[str, Any]:
+def fanout(event: SQSEvent) -> PartialItemFailureResponse:
     try:
         return handle_fanout_event(event.to_dict(), event.context)
     finally:
@@ -175,7 +193,7 @@ def fanout(event: SQSEvent) -> dict[str, Any]:
 
 
 @app.on_sqs_message(queue="payouts", batch_size=10)
-def settle(event: SQSEvent) -> dict[str, Any]:
+def settle(event: SQSEvent) -> PartialItemFailureResponse:
     try:
         return handle_settle_event(event.to_dict(), event.context)
     finally:
@@ -183,7 +201,7 @@ def settle(event: SQSEvent) -> dict[str, Any]:
 
 
 @app.on_sqs_message(queue="payouts-dlq", batch_size=10)
-def dead_letters(event: SQSEvent) -> dict[str, Any]:
+def dead_letters(event: SQSEvent) -> PartialItemFailureResponse:
     try:
         return handle_dead_letter_event(event.to_dict(), event.context)
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
-from chalice import Response
+from chalice.app import Response
 
 from ..adapters.transitions import Transitions
 from ..observability import count, logger

@@ -52,8 +52,9 @@ class SendReport:
 
 
 class PixProvider(Protocol):
-    def send(self, transfer: Transfer) -> None:
-        """Pay. Returns once the money moved; raises ProviderRejected,
+    def send(self, transfer: Transfer) -> SendReport | None:
+        """Pay. None: the money moved (a provider that pays inline); a SendReport: the provider's word
+        (usually accepted, awaiting confirmation). Raises ProviderRejected, ProviderThrottled,
         ProviderTransientError or ProviderOutcomeUnknown otherwise."""
 
     def find(self, end_to_end_id: str) -> ExecutedTransfer | None:

@@ -36,7 +36,7 @@ def send_id(provider: PixProvider, payout_id: str, end_to_end_id: str) -> str:
 
 def send(provider: PixProvider, transfer: Transfer) -> SendReport:
     """The provider's answer to a send; a provider that pays inline answers "confirmed" by returning."""
-    answer: Any = provider.send(transfer)
+    answer = provider.send(transfer)
     if isinstance(answer, SendReport):
         return answer
     return SendReport(
