@@ -164,7 +164,7 @@ def efi_provider() -> EfiProvider:
 def provider() -> PixProvider:
     s = settings()
     if s.pix_provider == "efi":
-        return efi_provider()  # type: ignore[return-value]
+        return efi_provider()
     if s.pix_provider != "sandbox":
         raise RuntimeError(f"unknown PIX_PROVIDER {s.pix_provider!r}; 'sandbox' or 'efi'")
     # The sandbox plays an external system: its own connection, its own commits.
