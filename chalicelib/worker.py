@@ -227,6 +227,8 @@ def _handle_dead_letter(record: SQSRecord) -> str:
             payout_id,
             lease_seconds=s.settle_lease_seconds,
             max_provider_attempts=s.max_provider_attempts,
+            transitions=wiring.transitions(),
+            provider_name=s.pix_provider,
         )
     except StillInFlight:
         _delay(record, s.settle_lease_seconds, dead_letter=True)

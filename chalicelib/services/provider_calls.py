@@ -67,6 +67,12 @@ def ask(provider: PixProvider, payout: Payout) -> SendReport | None:
     )
 
 
+def ask_by_id(provider: PixProvider, payout_id: str) -> SendReport | None:
+    """An asynchronous provider's word on the payout's send, asked by our send id."""
+    known: SendReport | None = provider.ask(send_id_for(payout_id))  # type: ignore[attr-defined]
+    return known
+
+
 def call_each(call: Callable[[T], R], items: Sequence[T], workers: int) -> list[R | Exception]:
     """call(item) for each item, in order: its result or the Exception it raised (BaseExceptions propagate).
 

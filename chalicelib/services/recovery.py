@@ -8,8 +8,10 @@ from ..adapters.fanout_queue import FanoutQueue
 from ..adapters.outbox import ENQUEUE_PAYOUTS, Outbox
 from ..adapters.postgres import PayoutRepository
 from ..adapters.sqs_queue import DeadLetters, PayoutQueue
+from ..adapters.transitions import Transitions, Word
 from ..domain.provider import PixProvider
 from ..observability import count, logger
+from .provider_calls import ask_by_id, is_async
 
 
 class StillInFlight(Exception):
@@ -79,12 +81,42 @@ def handle_dead_letter(
     *,
     lease_seconds: int,
     max_provider_attempts: int,
+    transitions: Transitions | None = None,
+    provider_name: str = "sandbox",
 ) -> str:
     """A payout whose message ran out of receives. Completed if it was paid after all; Failed only
     when its own count of unpaid provider attempts is spent; otherwise its receives went on faults
-    of our own, and it goes back to the payouts queue."""
+    of our own, and it goes back to the payouts queue.
+
+    A provider that confirms later (Efí) is asked by our send id first: whatever it knows of the send
+    (accepted, settled, rejected) goes through the guarded transition, and the payout is not failed.
+    """
+    if transitions is not None and is_async(provider):
+        known = ask_by_id(provider, payout_id)
+        if known is not None:
+            word = Word(
+                payout_id,
+                known.event,
+                "ask",
+                failure_code=known.failure_code,
+                detail=known.failure_message,
+                provider=provider_name,
+                send_id=known.send_id,
+                end_to_end_id=known.end_to_end_id,
+                provider_status=known.provider_status,
+            )
+            [decision] = transitions.apply([word])
+            logger.info(
+                "dead letter: the provider has the send",
+                extra={"payout_id": payout_id, "provider_status": known.provider_status},
+            )
+            return "known_to_provider" if decision is not None else "unknown_payout"
     outcome, _ = repo.give_up(
-        payout_id, lease_seconds, max_provider_attempts, lambda e2e: provider.find(e2e) is not None
+        payout_id,
+        lease_seconds,
+        max_provider_attempts,
+        # An asynchronous provider was asked above: it has nothing under our send id.
+        (lambda e2e: False) if is_async(provider) else (lambda e2e: provider.find(e2e) is not None),
     )
     if outcome == "in_flight":
         raise StillInFlight(payout_id)

@@ -187,3 +187,33 @@ def test_sends_of_one_invocation_overlap_under_the_concurrency_setting(client, p
     # Ten calls of 300 ms one after another against side by side, measured in the same run.
     assert serial > 3 * overlapped
     assert all(sent(provider, pid) is not None for pid in ids + more)
+
+
+def test_a_dead_letter_whose_send_efi_holds_is_never_failed(client, psp, db):
+    provider = psp(hang_ms=3000)
+    [pid] = submit(client, 66698)  # timeout:1 — executed, the answer too late: uncertain
+    assert settle(client, pid) == {pid}
+    with db.cursor() as cur:  # as if every provider attempt had been spent on unknown outcomes
+        cur.execute(
+            "UPDATE payouts SET provider_failures = 5, updated_at = now() - interval '1 hour' WHERE payout_id = %s",
+            (pid,),
+        )
+    assert client.lambda_.invoke("dead_letters", sqs_event(pid)).payload == {"batchItemFailures": []}
+    body = payout(client, pid)
+    assert (body["status"], body.get("step")) == ("Processing", "awaiting_confirmation")
+    assert body["history"][-1]["source"] == "ask"
+    assert sent(provider, pid) is not None
+
+
+def test_a_dead_letter_efi_knows_nothing_of_fails_once_the_budget_is_spent(client, psp, db):
+    psp()
+    [pid] = submit(client, 66699)  # error:2 — nothing sent
+    assert settle(client, pid) == {pid}
+    with db.cursor() as cur:
+        cur.execute(
+            "UPDATE payouts SET provider_failures = 5, updated_at = now() - interval '1 hour' WHERE payout_id = %s",
+            (pid,),
+        )
+    assert client.lambda_.invoke("dead_letters", sqs_event(pid)).payload == {"batchItemFailures": []}
+    body = payout(client, pid)
+    assert body["status"] == "Failed" and body["failure"]["code"] == "RETRIES_EXHAUSTED"
