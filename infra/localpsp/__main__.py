@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--webhook-jitter-ms", type=int, default=_env_int("PSP_WEBHOOK_JITTER_MS", 0))
     parser.add_argument("--webhook-retries", type=int, default=_env_int("PSP_WEBHOOK_RETRIES", 3))
     parser.add_argument("--webhook-retry-ms", type=int, default=_env_int("PSP_WEBHOOK_RETRY_MS", 1000))
+    parser.add_argument("--webhook-batch-ms", type=int, default=_env_int("PSP_WEBHOOK_BATCH_MS", 0))
     parser.add_argument("--hang-ms", type=int, default=_env_int("PSP_HANG_MS", 15_000))
     parser.add_argument("--retry-after-seconds", type=int, default=_env_int("PSP_RETRY_AFTER_SECONDS", 1))
     parser.add_argument("--faults", default=os.environ.get("PSP_FAULTS", ""), help='"none", or amount:action[:arg],...')
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         webhook_jitter_ms=args.webhook_jitter_ms,
         webhook_retries=args.webhook_retries,
         webhook_retry_ms=args.webhook_retry_ms,
+        webhook_batch_ms=args.webhook_batch_ms,
         hang_ms=args.hang_ms,
         retry_after_seconds=args.retry_after_seconds,
         faults=args.faults,

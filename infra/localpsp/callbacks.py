@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -59,23 +60,55 @@ def callback_target(webhook_url: str) -> str:
 
 
 class Webhook:
-    """POSTs {"pix": [...]} to the registered URL; a non-2xx answer is retried after a doubling pause."""
+    """POSTs {"pix": [...]} to the registered URL; a non-2xx answer is retried after a doubling pause.
 
-    def __init__(self, url: str, scheduler: Scheduler, retries: int, retry_seconds: float) -> None:
+    Deliveries run on a small pool, not on the scheduler's thread, so a slow receiver never delays
+    settlements. With batch_seconds > 0, entries that fall due within that window go out together,
+    up to MAX_ENTRIES a POST (Efí's callbacks may carry several entries): thousands of sends a minute
+    then cost the receiver tens of calls, not thousands.
+    """
+
+    MAX_ENTRIES = 100
+
+    def __init__(
+        self, url: str, scheduler: Scheduler, retries: int, retry_seconds: float, batch_seconds: float = 0.0
+    ) -> None:
         self._target = callback_target(url) if url else ""
         self._scheduler = scheduler
         self._retries = retries
         self._retry_seconds = retry_seconds
-        self._http = httpx.Client(timeout=5.0)
+        self._batch_seconds = batch_seconds
+        self._http = httpx.Client(timeout=5.0, limits=httpx.Limits(max_connections=8))
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="localpsp-webhook")
+        self._pending: list[Any] = []
+        self._pending_lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._http.close()
 
     def post(self, body: dict[str, Any], delay_seconds: float, attempt: int = 0) -> None:
-        if self._target:
-            self._scheduler.later(delay_seconds, lambda: self._deliver(body, attempt))
+        if not self._target:
+            return
+        if self._batch_seconds <= 0 or attempt:
+            self._scheduler.later(delay_seconds, lambda: self._pool.submit(self._deliver, body, attempt))
+            return
+        self._scheduler.later(delay_seconds, lambda: self._collect(body["pix"]))
+
+    def _collect(self, entries: list[Any]) -> None:
+        with self._pending_lock:
+            first = not self._pending
+            self._pending.extend(entries)
+        if first:
+            self._scheduler.later(self._batch_seconds, self._flush)
+
+    def _flush(self) -> None:
+        with self._pending_lock:
+            entries, self._pending = self._pending, []
+        for start in range(0, len(entries), self.MAX_ENTRIES):
+            self._pool.submit(self._deliver, {"pix": entries[start : start + self.MAX_ENTRIES]}, 0)
 
     def _deliver(self, body: dict[str, Any], attempt: int) -> None:
         try:

@@ -51,6 +51,7 @@ class PspConfig:
     webhook_jitter_ms: int = 0  # each callback comes up to this much later: callbacks reorder
     webhook_retries: int = 3
     webhook_retry_ms: int = 1000
+    webhook_batch_ms: int = 0  # >0: callbacks due within this window go out in one POST (up to 100 entries)
     hang_ms: int = 15_000  # a timeout:N fault holds the answer this long (longer than the client waits)
     retry_after_seconds: int = 1
     faults: str = ""
@@ -86,7 +87,11 @@ class LocalPsp:
         self.ledger = Ledger(state / "ledger.sqlite3")
         self.scheduler = Scheduler()
         self.webhook = Webhook(
-            self.config.webhook_url, self.scheduler, self.config.webhook_retries, self.config.webhook_retry_ms / 1000
+            self.config.webhook_url,
+            self.scheduler,
+            self.config.webhook_retries,
+            self.config.webhook_retry_ms / 1000,
+            self.config.webhook_batch_ms / 1000,
         )
         self._server = _Server((self.config.host, self.config.port), _Handler, context, self)
         self._thread = threading.Thread(target=self._server.serve_forever, name="localpsp", daemon=True)

@@ -333,8 +333,6 @@ def test_webhooks_by_amount_are_lost_or_duplicated_while_the_ask_still_knows(sta
     for payment in (lost, twice, plain):
         provider.send(payment)
 
-    # Settlements and callbacks run in due order on one thread: once the last send's callback is in,
-    # the earlier ones have had theirs.
     assert eventually(lambda: send_id_for(plain.payout_id) in {e["gnExtras"]["idEnvio"] for e in receiver.entries()})
     assert eventually(lambda: len(receiver.calls) >= 3)
     seen = [entry["gnExtras"]["idEnvio"] for entry in receiver.entries()]
@@ -342,6 +340,19 @@ def test_webhooks_by_amount_are_lost_or_duplicated_while_the_ask_still_knows(sta
     assert send_id_for(lost.payout_id) not in seen
     known = provider.ask(send_id_for(lost.payout_id))
     assert known is not None and known.event is PayoutEvent.CONFIRMED
+
+
+def test_with_a_batch_window_callbacks_due_together_come_in_one_post(start_psp, connect, receiver) -> None:
+    provider = connect(start_psp(webhook_url=receiver.url, webhook_batch_ms=300))
+    payments = [transfer(1000 + i) for i in range(12)]
+    for payment in payments:
+        provider.send(payment)
+
+    assert eventually(lambda: len(receiver.entries()) >= 12)
+    assert sorted(e["gnExtras"]["idEnvio"] for e in receiver.entries()) == sorted(
+        send_id_for(p.payout_id) for p in payments
+    )
+    assert len(receiver.calls) < 12  # several entries a POST, as Efí may send them
 
 
 def test_by_setting_every_webhook_comes_twice_and_jitter_reorders_them(start_psp, connect, receiver) -> None:
