@@ -244,10 +244,18 @@ def end_to_end_seconds(
 # -- settle floor: no-op function behind an event source mapping -----------------
 
 
-def noop_zip(silent: bool = False) -> bytes:
+def noop_zip(silent: bool = False, sleep_seconds: float = 0.0) -> bytes:
+    """The no-op function; with sleep_seconds, each invocation first waits that long (one provider call,
+    every send of the batch perfectly overlapped: the settle_latency floor)."""
+    source = NOOP_SILENT_SOURCE if silent else NOOP_SOURCE
+    if sleep_seconds:
+        source = source.replace(
+            "def handler(event, context):\n",
+            f"def handler(event, context):\n    __import__('time').sleep({sleep_seconds!r})\n",
+        )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("noop.py", NOOP_SILENT_SOURCE if silent else NOOP_SOURCE)
+        zf.writestr("noop.py", source)
     return buf.getvalue()
 
 
@@ -259,7 +267,13 @@ class NoopMapping:
 
 @contextmanager
 def noop_consumer(
-    name: str, queue_arn: str, batch_size: int, max_concurrency: int, runtime: str = "python3.11", silent: bool = False
+    name: str,
+    queue_arn: str,
+    batch_size: int,
+    max_concurrency: int,
+    runtime: str = "python3.11",
+    silent: bool = False,
+    sleep_seconds: float = 0.0,
 ) -> Iterator[NoopMapping]:
     """A no-op function with a disabled SQS mapping (same BatchSize, MaximumConcurrency and
     ReportBatchItemFailures as the settle mapping); mapping and function are deleted afterwards."""
@@ -269,7 +283,7 @@ def noop_consumer(
         Runtime=runtime,
         Role="arn:aws:iam::000000000000:role/pix-bench-noop",
         Handler="noop.handler",
-        Code={"ZipFile": noop_zip(silent)},
+        Code={"ZipFile": noop_zip(silent, sleep_seconds)},
         Timeout=30,
         MemorySize=512,
     )

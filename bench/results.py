@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-TARGETS = {"ingest": 0.3, "ingest_to_enqueued": 1.0, "settle": 2.0, "end_to_end": 2.0}
+TARGETS = {"ingest": 0.3, "ingest_to_enqueued": 1.0, "settle": 2.0, "end_to_end": 2.0, "settle_latency": 1.5}
 REQUIRED = {
     "ingest": ("items", "seconds", "floor_seconds", "ratio"),
     "ingest_to_enqueued": ("items", "seconds", "floor_seconds", "ratio"),
@@ -71,6 +71,13 @@ def table(result: dict[str, Any]) -> str:
         f"   ({rd.get('pages', '?')} pages)",
         f"memory   api peak RSS {mem['api_peak_rss_mb']:6.1f} MB   settle peak RSS {mem['settle_peak_rss_mb']:6.1f} MB",
     ]
+    lat = result.get("settle_latency")
+    if lat:
+        lines.append(
+            f"latency  {lat['payouts']:>6} payouts {lat['seconds']:7.2f} s   floor {lat['floor_seconds']:6.2f} s"
+            f"   ratio {lat['ratio']:5.2f}  (target <= {TARGETS['settle_latency']})"
+            f"  {verdict(lat['ratio'], TARGETS['settle_latency'])}   Efí at {lat['provider_latency_ms']} ms a call"
+        )
     for point in result["scaling"]:
         per_k = point.get("seconds_per_1000", point["seconds"] * 1000 / point["items"])
         lines.append(f"scaling  {point['items']:>6} items   {point['seconds']:7.2f} s   {per_k:6.3f} s per 1,000 items")

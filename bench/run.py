@@ -17,7 +17,7 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import floors, measure, procs, results, stackctl
+from bench import floors, measure, procs, results, settle_latency, stackctl
 from bench.env import ROOT, STACK_DIR, Stack, client, connect, endpoint
 from bench.payloads import batch_body, new_run_id
 from bench.stats import per_thousand, percentile, ratio
@@ -50,6 +50,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(single rounds of either move by a fifth or more on a shared machine)",
     )
     p.add_argument("--no-stack", action="store_true", help="do not start/stop the stack; it must be up")
+    p.add_argument(
+        "--latency-ms",
+        type=int,
+        default=100,
+        help="settle_latency: the local PSP answers every call after this long (0: skip the figure)",
+    )
     return p.parse_args(argv)
 
 
@@ -356,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     before = None if args.no_stack else stackctl.ensure_up()
     try:
         result = run(args)
+        if args.latency_ms:
+            result["settle_latency"] = settle_latency.run(args.items, args.latency_ms, args.timeout)
     finally:
         if before is not None:
             stackctl.restore(before)
