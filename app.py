@@ -179,7 +179,7 @@ def efi_webhook() -> Response:
     return efi_webhook_handle(
         request.query_params,
         raw.encode() if isinstance(raw, str) else raw,
-        wiring.settings().efi_webhook_secret,
+        wiring.efi_webhook_secret(),
         wiring.transitions(),
     )
 

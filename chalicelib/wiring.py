@@ -16,7 +16,7 @@ from .adapters.outbox import Outbox
 from .adapters.postgres import PayoutRepository
 from .adapters.reconcile_queries import ReconcileQueries
 from .adapters.sandbox_pix import SandboxPixProvider
-from .adapters.secrets import database_url_from_secret
+from .adapters.secrets import database_url_from_secret, webhook_secret_from_secret
 from .adapters.sqs_queue import DeadLetters, PayoutQueue
 from .adapters.transitions import Transitions
 from .adapters.views import ReadModel
@@ -203,6 +203,17 @@ def provider_sends() -> EfiSends:
     from .adapters.efi.listing import EfiSends
 
     return once("provider_sends", lambda: EfiSends(efi_provider()))
+
+
+def efi_webhook_secret() -> str:
+    """EFI_WEBHOOK_SECRET, else on AWS the "webhook_secret" of the Efí secret (EFI_SECRET_ARN); empty refuses all."""
+    s = settings()
+    if s.efi_webhook_secret or not s.efi_secret_arn:
+        return s.efi_webhook_secret
+    return once(  # type: ignore[no-any-return]
+        "efi_webhook_secret",
+        lambda: webhook_secret_from_secret(boto3.client("secretsmanager", config=_boto_config()), s.efi_secret_arn),
+    )
 
 
 def transitions() -> Transitions:

@@ -1,4 +1,4 @@
-"""Database credentials from AWS Secrets Manager, so no password sits in a function's environment."""
+"""Database credentials and the webhook secret from AWS Secrets Manager, so no secret sits in an environment."""
 
 from __future__ import annotations
 
@@ -20,3 +20,9 @@ def database_url_from_secret(client: Any, secret_id: str) -> str:
     port = int(secret.get("port") or 5432)
     dbname = quote(str(secret.get("dbname") or "postgres"), safe="")
     return f"postgresql://{user}:{password}@{secret['host']}:{port}/{dbname}?sslmode={secret.get('sslmode', 'require')}"
+
+
+def webhook_secret_from_secret(client: Any, secret_id: str) -> str:
+    """The Efí account's secret ({"client_id", ..., "webhook_secret"}): the secret of the registered webhook URL."""
+    secret = json.loads(client.get_secret_value(SecretId=secret_id)["SecretString"])
+    return str(secret.get("webhook_secret") or "")

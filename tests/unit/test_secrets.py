@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chalicelib.adapters.secrets import database_url_from_secret
+from chalicelib.adapters.secrets import database_url_from_secret, webhook_secret_from_secret
 
 
 class Secrets:
@@ -33,3 +33,8 @@ def test_a_url_secret_is_used_as_is():
 def test_a_secret_without_credentials_is_refused():
     with pytest.raises(ValueError, match="password"):
         database_url_from_secret(Secrets({"username": "u", "host": "h"}), "x")
+
+
+def test_the_webhook_secret_comes_from_the_efi_secret_and_is_empty_without_one():
+    assert webhook_secret_from_secret(Secrets({"client_id": "c", "webhook_secret": "w"}), "x") == "w"
+    assert webhook_secret_from_secret(Secrets({"client_id": "c"}), "x") == ""
