@@ -210,7 +210,7 @@ def efi_webhook_secret() -> str:
     s = settings()
     if s.efi_webhook_secret or not s.efi_secret_arn:
         return s.efi_webhook_secret
-    return once(  # type: ignore[no-any-return]
+    return once(
         "efi_webhook_secret",
         lambda: webhook_secret_from_secret(boto3.client("secretsmanager", config=_boto_config()), s.efi_secret_arn),
     )
