@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from . import reconcile_cli, wiring
+from . import reconcile_cli, stack_target, wiring
 from .adapters.migrations import apply_migrations
 from .services import recovery
 
@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m chalicelib.cli") 
     redrive.add_argument("--batch-id", help="only reopen this batch's payouts (dead letters are all moved)")
     reconcile_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    try:
+        if stack_target.apply(args.command):
+            wiring.reset()  # settings read before the target was known are read again
+    except stack_target.NoTarget as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
     if args.command == "reconcile":
         return reconcile_cli.run(args)
 
