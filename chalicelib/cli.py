@@ -6,8 +6,13 @@ import argparse
 import json
 import sys
 
+import psycopg2
+from botocore.exceptions import BotoCoreError
+from botocore.exceptions import ClientError as BotoClientError
+
 from . import reconcile_cli, stack_target, wiring
 from .adapters.migrations import apply_migrations
+from .domain.errors import Unavailable
 from .services import recovery
 
 
@@ -38,6 +43,16 @@ def main(argv: list[str] | None = None, prog: str = "python -m chalicelib.cli") 
     if args.command == "reconcile":
         return reconcile_cli.run(args)
 
+    try:
+        result = _run(args)
+    except (Unavailable, psycopg2.Error, BotoCoreError, BotoClientError) as exc:
+        sys.stderr.write(f"{args.command}: could not reach its database or queues ({exc}); is the stack up?\n")
+        return 3
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> object:
     s = wiring.settings()
     if args.command == "migrate":
         result: object = {"applied": apply_migrations(wiring.database_url())}
@@ -55,8 +70,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m chalicelib.cli") 
         )
     else:
         result = recovery.redrive(wiring.repository(), wiring.queue(), wiring.dead_letters(), args.batch_id)
-    sys.stdout.write(json.dumps(result) + "\n")
-    return 0
+    return result
 
 
 if __name__ == "__main__":
