@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 
-from chalice import Chalice, Cron, Rate, Response
-from chalice.app import CloudWatchEvent, Request, SQSEvent
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from chalice.app import Chalice, CloudWatchEvent, Cron, Rate, Request, Response, SQSEvent
 
 from chalicelib import wiring
 from chalicelib.api.docs import ASSET_CACHE, ASSETS, docs_asset, docs_page
@@ -62,8 +61,15 @@ def docs_js() -> Response:
 
 
 def _asset(name: str) -> Response:
-    headers = {"Content-Type": ASSETS[name], "Cache-Control": ASSET_CACHE}
+    headers: dict[str, str | list[str]] = {"Content-Type": ASSETS[name], "Cache-Control": ASSET_CACHE}
     return Response(body=docs_asset(name), status_code=200, headers=headers)
+
+
+def current_request() -> Request:
+    """The request being handled; Chalice sets it before any route runs."""
+    request = app.current_request
+    assert request is not None
+    return request
 
 
 @app.route("/health", methods=["GET"])
@@ -76,7 +82,8 @@ def health() -> Response:
 @app.route("/batches", methods=["POST"], api_key_required=True)
 @handles_errors
 def submit_batch() -> Response:
-    body = parse_json_body(app.current_request.raw_body, wiring.settings().max_body_bytes)
+    raw = current_request().raw_body
+    body = parse_json_body(raw.encode() if isinstance(raw, str) else raw, wiring.settings().max_body_bytes)
     request = parse_batch_request(body)
     logger.append_keys(batch_id=request.batch_id)
     try:
@@ -92,7 +99,7 @@ def submit_batch() -> Response:
 @app.route("/batches", methods=["GET"], api_key_required=True)
 @handles_errors
 def list_batches() -> Response:
-    params = app.current_request.query_params or {}
+    params: Mapping[str, str] = current_request().query_params or {}
     listing = queries.list_batches(
         wiring.read_model(),
         created_after=params.get("created_after"),
@@ -107,7 +114,7 @@ def list_batches() -> Response:
 @app.route("/batches/{batch_id}", methods=["GET"], api_key_required=True)
 @handles_errors
 def get_batch(batch_id: str) -> Response:
-    params = app.current_request.query_params or {}
+    params: Mapping[str, str] = current_request().query_params or {}
     page = queries.get_batch(
         wiring.read_model(),
         batch_id,
@@ -121,11 +128,11 @@ def get_batch(batch_id: str) -> Response:
 @app.route("/batches/{batch_id}/report", methods=["GET"], api_key_required=True)
 @handles_errors
 def get_report(batch_id: str) -> Response:
-    request = app.current_request
+    request = current_request()
     if queries.wants_csv(request.headers.get("accept")):
         body = queries.report_csv(wiring.read_model(), batch_id)
         return Response(body=body, status_code=200, headers={"Content-Type": "text/csv; charset=utf-8"})
-    params = request.query_params or {}
+    params: Mapping[str, str] = request.query_params or {}
     report = queries.get_report(
         wiring.read_model(),
         batch_id,
@@ -138,7 +145,7 @@ def get_report(batch_id: str) -> Response:
 @app.route("/payouts", methods=["GET"], api_key_required=True)
 @handles_errors
 def find_payouts() -> Response:
-    params = app.current_request.query_params or {}
+    params: Mapping[str, str] = current_request().query_params or {}
     found = queries.find_payouts(
         wiring.read_model(),
         external_id=params.get("external_id"),
@@ -156,7 +163,7 @@ def get_payout(payout_id: str) -> Response:
 
 
 @app.on_sqs_message(queue="payouts-fanout", batch_size=1)
-def fanout(event: SQSEvent) -> dict[str, Any]:
+def fanout(event: SQSEvent) -> PartialItemFailureResponse:
     try:
         return handle_fanout_event(event.to_dict(), event.context)
     finally:
@@ -164,7 +171,7 @@ def fanout(event: SQSEvent) -> dict[str, Any]:
 
 
 @app.on_sqs_message(queue="payouts", batch_size=10)
-def settle(event: SQSEvent) -> dict[str, Any]:
+def settle(event: SQSEvent) -> PartialItemFailureResponse:
     try:
         return handle_settle_event(event.to_dict(), event.context)
     finally:
@@ -172,7 +179,7 @@ def settle(event: SQSEvent) -> dict[str, Any]:
 
 
 @app.on_sqs_message(queue="payouts-dlq", batch_size=10)
-def dead_letters(event: SQSEvent) -> dict[str, Any]:
+def dead_letters(event: SQSEvent) -> PartialItemFailureResponse:
     try:
         return handle_dead_letter_event(event.to_dict(), event.context)
     finally:

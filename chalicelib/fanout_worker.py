@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import wiring
@@ -30,7 +31,7 @@ def _outbox_ids(record: SQSRecord) -> list[int] | None:
     return ids
 
 
-def handle_fanout_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handle_fanout_event(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     owner = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
     # The lease ends when this invocation must have ended: a dead fan-out's record frees up then.
     lease = context.get_remaining_time_in_millis() / 1000 + 1 if context is not None else 60.0

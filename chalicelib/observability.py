@@ -30,6 +30,6 @@ def metric_fields() -> dict[str, object]:
     """
     if not metrics.metric_set:
         return {}
-    fields: dict[str, object] = metrics.serialize_metric_set()
+    fields: dict[str, object] = dict(metrics.serialize_metric_set())
     metrics.clear_metrics()
     return fields

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO, cast
 
 from . import wiring
 from .observability import logger
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("reconcile: --since must be before --until\n")
         return USAGE
     # An operator's terminal: the table alone on stdout, the structured log lines on stderr.
-    stream = logger.registered_handler.setStream(sys.stderr)
+    handler = cast(logging.StreamHandler[TextIO], logger.registered_handler)
+    stream = handler.setStream(sys.stderr)
     try:
         result = reconcile(wiring.provider_sends(), wiring.reconcile_queries(), args.since, args.until)
     except Exception as exc:  # noqa: BLE001 - whatever stops it, exit 3: never read as "findings" (1)
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         return FAILED
     finally:
         if stream is not None:
-            logger.registered_handler.setStream(stream)
+            handler.setStream(stream)
     sys.stdout.write(render(result))
     return FINDINGS if result.findings else CLEAN
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 from botocore.config import Config
 
+from .adapters.database import Database
 from .adapters.fanout_queue import FanoutQueue
 from .adapters.locks import PayoutLocks
 from .adapters.outbox import Outbox
-from .adapters.postgres import Database, PayoutRepository
+from .adapters.postgres import PayoutRepository
 from .adapters.reconcile_queries import ReconcileQueries
 from .adapters.sandbox_pix import SandboxPixProvider
 from .adapters.secrets import database_url_from_secret
@@ -27,13 +29,14 @@ if TYPE_CHECKING:
     from .services.batches import FanoutPlan
 
 _cache: dict[str, Any] = {}
+T = TypeVar("T")
 
 
-def once(name: str, build: Any) -> Any:
+def once(name: str, build: Callable[[], T]) -> T:
     """Build a thing the first time it is asked for in this container, then reuse it."""
     if name not in _cache:
         _cache[name] = build()
-    return _cache[name]
+    return cast(T, _cache[name])
 
 
 def reset() -> None:
@@ -71,9 +74,7 @@ def database_url() -> str:
         return s.database_url
     return once(
         "database_url",
-        lambda: database_url_from_secret(  # type: ignore[no-any-return]
-            boto3.client("secretsmanager", config=_boto_config()), s.database_secret_arn
-        ),
+        lambda: database_url_from_secret(boto3.client("secretsmanager", config=_boto_config()), s.database_secret_arn),
     )
 
 
@@ -130,7 +131,7 @@ def efi_credentials() -> EfiCredentials:
 
     s = settings()
     if s.efi_secret_arn:
-        return once(  # type: ignore[no-any-return]
+        return once(
             "efi_credentials",
             lambda: EfiCredentials.from_secret(boto3.client("secretsmanager", config=_boto_config()), s.efi_secret_arn),
         )
@@ -188,7 +189,7 @@ def provider() -> PixProvider:
 
 def new_e2e_id() -> str:
     make = once("e2e_ids", lambda: end_to_end_id_factory(settings().payer_ispb, lambda: datetime.now(UTC)))
-    return make()  # type: ignore[no-any-return]
+    return make()
 
 
 def locks() -> PayoutLocks:

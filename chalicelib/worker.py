@@ -24,6 +24,7 @@ from collections import defaultdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import wiring
@@ -94,7 +95,7 @@ def _delay(record: SQSRecord, seconds: int, dead_letter: bool = False) -> None:
         logger.warning("could not change message visibility", extra={"message_id": record.message_id})
 
 
-def handle_settle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handle_settle_event(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     """Settle a batch of payout messages; only the messages to redeliver are returned as failures.
 
     The batch is handled as a whole (one lock call, one claim and one completion statement for
@@ -226,13 +227,13 @@ def _handle_dead_letter(record: SQSRecord) -> str:
         raise
 
 
-def _process(event: dict[str, Any], context: Any, record_handler: Any) -> dict[str, Any]:
+def _process(event: dict[str, Any], context: Any, record_handler: Any) -> PartialItemFailureResponse:
     # A processor per event: it keeps per-batch state. Every failure is returned as
     # batchItemFailures, even when all fail, so the visibility delays set above stand.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
 
 
-def handle_dead_letter_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handle_dead_letter_event(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     """Dead letters: Completed if paid after all, Failed if its provider budget is spent, else back to the queue."""
     return _process(event, context, _handle_dead_letter)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import psycopg2
 import psycopg2.extensions
@@ -14,6 +14,14 @@ from ..domain.errors import Unavailable
 from .pg_conflicts import is_retryable
 
 _CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+def one(cur: psycopg2.extensions.cursor) -> tuple[Any, ...]:
+    """The row a statement that always returns one (count, RETURNING of an upsert) returned."""
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError("the statement returned no row")
+    return row
 
 
 class Database:
@@ -47,11 +55,9 @@ class Database:
             if not self._alive(self._conn):
                 self.close()
         if self._conn is None or self._conn.closed:
+            extra: dict[str, Any] = {"options": self._options} if self._options else {}
             self._conn = psycopg2.connect(
-                self._url,
-                connect_timeout=self._connect_timeout,
-                application_name=self._application_name,
-                **({"options": self._options} if self._options else {}),
+                self._url, connect_timeout=self._connect_timeout, application_name=self._application_name, **extra
             )
         self._used_at = now
         return self._conn

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg2.extensions
 import psycopg2.extras
 
-from .postgres import Database
+from .database import Database
 
 ENQUEUE_PAYOUTS = "enqueue_payouts"
 

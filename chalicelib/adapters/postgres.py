@@ -17,7 +17,7 @@ from ..domain.batch_request import PayoutItem
 from ..domain.idempotency import ExistingPayout, Fingerprint
 from ..domain.payout import BatchItem, Payout
 from ..domain.payout_status import PayoutStatus
-from .database import Database
+from .database import Database, one
 from .pg_conflicts import retry_conflicts
 
 _PAYOUT_COLUMNS = (
@@ -82,7 +82,7 @@ class BatchWriter:
         if self._cur.fetchone() is not None:
             return None
         self._cur.execute("SELECT request_hash FROM batches WHERE batch_id = %s", (batch_id,))
-        row = self._cur.fetchone()
+        row = one(self._cur)
         return str(row[0])
 
     def stored_items(self, batch_id: str) -> list[tuple[int, str, bool, str, Fingerprint]]:
@@ -133,7 +133,6 @@ class BatchWriter:
             " end_to_end_id) FROM STDIN WITH (FORMAT csv)",
             buf,
         )
-        return ids
 
     def insert_batch_items(self, batch_id: str, rows: Sequence[tuple[int, str, bool]]) -> None:
         buf = io.StringIO()
@@ -346,7 +345,7 @@ class PayoutRepository:
                 " SELECT 1 FROM outbox o WHERE o.done_at IS NULL AND o.kind = 'enqueue_payouts'"
                 " AND o.aggregate_id = p.batch_id)"
             )
-            return int(cur.fetchone()[0])
+            return int(one(cur)[0])
 
     @retry_conflicts
     def claim_stale_payouts(self, stale_seconds: int, limit: int) -> list[str]:
@@ -412,8 +411,8 @@ class PayoutRepository:
                 )
                 return "recovered", PayoutStatus.COMPLETED
             if failures >= budget:
-                failed = last is not None and last[0] in ("attempt_failed", "outcome_unknown")
-                reason = exhausted_reason(failures, last[2] if failed else None, last[3] if failed else None)
+                failed = last if last is not None and last[0] in ("attempt_failed", "outcome_unknown") else None
+                reason = exhausted_reason(failures, failed[2] if failed else None, failed[3] if failed else None)
                 self._exhaust(cur, payout_id, status, attempts, reason)
                 return "failed", PayoutStatus.FAILED
             # Only the provider ends a payout Failed: receives spent on faults of our own are not its no.

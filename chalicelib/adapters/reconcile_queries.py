@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.reconciliation import PayoutRecord
-from .postgres import Database
+from .database import Database
 
 _COLUMNS = "payout_id::text, status, amount_cents, pix_key"
 # One statement per this many ids: a day's sends can be tens of thousands.

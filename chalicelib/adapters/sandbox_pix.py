@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..domain.errors import ProviderOutcomeUnknown, ProviderRejected, ProviderTransientError
 from ..domain.provider import ExecutedTransfer, Transfer
-from .postgres import Database
+from .database import Database, one
 
 DEFAULT_RULES = (
     "66601:reject:AC03,66606:reject:AC06,66607:reject:AC07,"
@@ -72,9 +72,12 @@ class SandboxPixProvider:
         delay = self._latency + (int(rule.arg) / 1000 if rule and rule.action == "slow" else 0)
         if delay:
             time.sleep(delay)
-        if rule and rule.action == "reject":
+        if rule is None:
+            self._execute(transfer)
+            return
+        if rule.action == "reject":
             raise ProviderRejected(_REJECTIONS.get(rule.arg, "rejected by the receiving institution"), rule.arg)
-        first_attempts = rule is not None and rule.action != "reject" and attempt <= int(rule.arg or 0)
+        first_attempts = attempt <= int(rule.arg or 0)
         if first_attempts and rule.action == "transient":
             raise ProviderTransientError("settlement timed out at the receiving institution", "AB03")
         if first_attempts and rule.action == "crash_before":
@@ -121,7 +124,7 @@ class SandboxPixProvider:
                 " RETURNING attempts",
                 (end_to_end_id,),
             )
-            return int(cur.fetchone()[0])
+            return int(one(cur)[0])
 
     def _execute_many(self, transfers: Sequence[Transfer]) -> None:
         with self._db.statement() as cur:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -44,7 +44,7 @@ class PayoutQueue:
         chunks = [payout_ids[i : i + SQS_BATCH] for i in range(0, len(payout_ids), SQS_BATCH)]
         return [pid for unsent in self.send_chunks(chunks) for pid in unsent]
 
-    def send_chunks(self, chunks: Sequence[Sequence[str]]) -> Iterator[list[str]]:
+    def send_chunks(self, chunks: Sequence[Sequence[str]]) -> Generator[list[str], None, None]:
         """Send each chunk (at most SQS_BATCH ids) as one call; yields each chunk's unsent ids, in order.
 
         After a call fails outright (queue unreachable) the remaining chunks are not attempted

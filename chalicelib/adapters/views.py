@@ -9,7 +9,8 @@ from typing import Any
 
 from ..domain.payout import BatchItem, Payout
 from ..domain.report import Amounts, Summary
-from .postgres import _PAYOUT_COLUMNS, Database, _payout
+from .database import Database
+from .postgres import _PAYOUT_COLUMNS, _payout
 
 # One batch's counts and amounts, from its items; a LATERAL subquery of the listing and the report.
 _TOTALS = (

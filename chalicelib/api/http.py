@@ -5,11 +5,11 @@ from __future__ import annotations
 import codecs
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 
 from ..domain.batch_request import BatchTooLarge, InvalidBatch
 from ..domain.errors import (
@@ -32,7 +32,7 @@ _STATUS: list[tuple[type[BaseException], int]] = [
 ]
 
 
-def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> Response:
+def json_response(body: Any, status: int, headers: Mapping[str, str | list[str]] | None = None) -> Response:
     return Response(
         body=json.dumps(body, separators=(",", ":"), default=str),
         status_code=status,

@@ -44,7 +44,8 @@ def is_end_to_end_id(value: str) -> bool:
     if match is None:
         return False
     try:
-        datetime(*(int(match.group(part)) for part in ("year", "month", "day", "hour", "minute")))
+        year, month, day, hour, minute = (int(match.group(p)) for p in ("year", "month", "day", "hour", "minute"))
+        datetime(year, month, day, hour, minute)
     except ValueError:
         return False
     return True

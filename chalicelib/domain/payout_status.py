@@ -239,6 +239,8 @@ def check_transition(src: PayoutStatus, dst: PayoutStatus) -> None:
 def _coerce(value: object) -> PayoutStatus | None:
     # Statuses read back from storage arrive as plain strings; anything that is
     # not a known status is refused rather than guessed at.
+    if not isinstance(value, str):
+        return None
     try:
         return PayoutStatus(value)
     except ValueError:

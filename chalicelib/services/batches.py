@@ -96,12 +96,12 @@ def _write_batch(
             if stored_hash != digest:
                 diffs = replay_differences(request, [row[4] for row in stored])
                 raise Conflict(f"batch {request.batch_id} was already accepted with other items", truncate(diffs))
-            duplicates = [
+            replayed: list[dict[str, Any]] = [
                 {"index": i, "external_id": fp[0], "payout_id": pid, "batch_id": origin}
                 for i, pid, dup, origin, fp in stored
                 if dup
             ]
-            return Submission(False, request.batch_id, [row[1] for row in stored], duplicates), []
+            return Submission(False, request.batch_id, [row[1] for row in stored], replayed), []
 
         plan = plan_new_batch(request, tx.existing_payouts([item.external_id for item in request.items]))
         if plan.conflicts:

@@ -141,6 +141,6 @@ def _count(outcomes: dict[str, Outcome]) -> None:
 def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> int:
     """Exponential backoff with equal jitter: half fixed, half random, so retries spread but never bunch at 0."""
     # The exponent is bounded: a message renewed through an outage of days counts into the thousands.
-    ceiling = min(cap, base * 2 ** min(max(0, attempt - 1), 32))
-    r = rng or random
-    return max(1, round(ceiling / 2 + r.uniform(0, ceiling / 2)))
+    ceiling = min(cap, base * float(2 ** min(max(0, attempt - 1), 32)))
+    uniform = rng.uniform if rng is not None else random.uniform
+    return max(1, round(ceiling / 2 + uniform(0, ceiling / 2)))

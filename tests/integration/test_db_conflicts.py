@@ -10,7 +10,8 @@ from typing import Any
 import psycopg2
 import pytest
 
-from chalicelib.adapters.postgres import _LOCK_BY_ID, BatchWriter, Database, PayoutRepository
+from chalicelib.adapters.database import Database
+from chalicelib.adapters.postgres import _LOCK_BY_ID, BatchWriter, PayoutRepository
 from chalicelib.api.http import error_response
 from chalicelib.domain.errors import Busy
 from tests.integration.helpers import batch, item, post, unique

@@ -12,8 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib import fanout_worker, wiring
+from chalicelib.adapters.database import Database
 from chalicelib.adapters.outbox import Outbox
-from chalicelib.adapters.postgres import Database
 from chalicelib.adapters.sqs_queue import PayoutQueue
 from chalicelib.services import fanout
 from tests.integration.helpers import batch, fan_out, item, post, sqs_event, sqs_records, wakeups

@@ -9,8 +9,9 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
+from chalicelib.adapters.database import Database
 from chalicelib.adapters.migrations import apply_migrations, migration_files
-from chalicelib.adapters.postgres import Database, PayoutRepository
+from chalicelib.adapters.postgres import PayoutRepository
 from chalicelib.domain.payout_status import PayoutStatus
 from tests.support import scratch_database
 

@@ -44,7 +44,7 @@ def report(body: Any, *, duplicate: bool = False) -> SendReport:
     """One send as Efí describes it: a 201 answer, an ask's answer, a list entry or a callback entry."""
     if not isinstance(body, Mapping):
         raise NotEfiShape("a send is described by an object")
-    extras = body.get("gnExtras") if isinstance(body.get("gnExtras"), Mapping) else {}
+    extras: Mapping[str, Any] = body["gnExtras"] if isinstance(body.get("gnExtras"), Mapping) else {}
     send_id = body.get("idEnvio") or extras.get("idEnvio")
     status = body.get("status")
     if not isinstance(send_id, str) or status not in _EVENTS:
@@ -55,7 +55,7 @@ def report(body: Any, *, duplicate: bool = False) -> SendReport:
     event = _EVENTS[status]
     horario = body.get("horario")
     solicitacao, liquidacao = _times(horario)
-    favorecido = body.get("favorecido") if isinstance(body.get("favorecido"), Mapping) else {}
+    favorecido: Mapping[str, Any] = body["favorecido"] if isinstance(body.get("favorecido"), Mapping) else {}
     valor = body.get("valor")
     try:
         amount = centavos(valor) if valor is not None else None
