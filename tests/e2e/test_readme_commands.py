@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, Stack
+from tests.e2e.conftest import PORT, ROOT, Stack
 
 pytestmark = pytest.mark.e2e
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8") + (ROOT / "infra" / "README.md").read_text(encoding="utf-8")
 # A spreadsheet as the README's quick start sends it; the same every run, so a second run is a replay.
 PAYROLL = (
     "external_id,user_id,amount,pix_key\n"
@@ -107,3 +109,57 @@ def test_make_dlq_redrive_with_a_batch_id(stack: Stack) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["reopened"] == 0  # a batch that does not exist has nothing to reopen
+
+
+def test_the_stack_script_s_up_is_idempotent(stack: Stack) -> None:
+    done = sh(shown(".venv/bin/python infra/stack.py up"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == stack.api_url
+
+
+def test_the_function_logs_are_in_the_emulator_s_cloudwatch_logs(stack: Stack) -> None:
+    import boto3
+
+    shown("filter_log_events(logGroupName=...)")
+    logs = boto3.client(
+        "logs",
+        endpoint_url=f"http://127.0.0.1:{PORT}",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    assert stack.get("/health").status_code == 200
+    groups = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]]
+    api = [g for g in groups if "APIHandler" in g or "api_handler" in g.lower()]
+    assert api, groups
+    assert logs.filter_log_events(logGroupName=api[0], limit=5)["events"]
+
+
+def test_the_local_psp_command_starts_writes_its_url_and_stops_on_sigterm(tmp_path: Path) -> None:
+    shown(".venv/bin/python -m infra.localpsp [--state-dir .stack/psp] [--url-file .stack/psp_url] [--port 0]")
+    url_file = tmp_path / "psp_url"
+    proc = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "python"),
+            "-m",
+            "infra.localpsp",
+            "--state-dir",
+            str(tmp_path / "psp"),
+            "--url-file",
+            str(url_file),
+            "--port",
+            "0",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not url_file.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert url_file.read_text().strip().startswith("https://127.0.0.1:")
+        assert (tmp_path / "psp" / "credentials.json").is_file() and (tmp_path / "psp" / "ca.pem").is_file()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) is not None
