@@ -81,7 +81,7 @@ def deploy_endpoint(name: str, database_url: str) -> subprocess.CompletedProcess
             f"STACK_NAME={name}",
         ],
         cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if k != "MAKEFLAGS"},
+        env={k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))},
         capture_output=True,
         text=True,
         timeout=600,

@@ -32,7 +32,7 @@ def shown(command: str) -> str:
 
 def sh(command: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     # A user's shell: none of the test run's own pointers at an API or a database.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIX_API_", "MAKEFLAGS", "TTY_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIX_API_", "MAKE", "MFLAGS", "TTY_"))}
     env.pop("DATABASE_URL", None)
     return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout

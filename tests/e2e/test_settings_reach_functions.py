@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 
 def make_up(**settings: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "MAKEFLAGS"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
     return subprocess.run(
         ["make", "--no-print-directory", "up"],
         cwd=ROOT,
