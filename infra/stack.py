@@ -668,6 +668,8 @@ def ensure_ttl(template_path: Path) -> None:
             continue
         props = res.get("Properties", {})
         spec, name = props.get("TimeToLiveSpecification"), props.get("TableName")
+        if isinstance(name, dict) and isinstance(name.get("Fn::Sub"), str):  # named after the stack
+            name = name["Fn::Sub"].replace("${AWS::StackName}", TARGET["stack"])
         if not spec or not spec.get("Enabled") or not isinstance(name, str):
             continue
         ddb = ddb or aws("dynamodb")

@@ -101,6 +101,8 @@ def test_deploy_localstack_s_command_deploys_a_second_stack_that_serves_and_sett
     assert api_url.startswith(ENDPOINT) and api_url.endswith("/api") and api_url != stack.api_url
     # queues and lock table of its own, next to the embedded stack's
     assert outputs["QueueUrl"].endswith(f"/{stack_name}") and outputs["LockTable"] == f"{stack_name}-locks"
+    ttl = emulator("dynamodb").describe_time_to_live(TableName=outputs["LockTable"])["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "ENABLED"  # MiniStack ignores the template's; the deploy sets it
 
     health = requests.get(f"{api_url}/health", timeout=60)
     assert health.status_code == 200, health.text
