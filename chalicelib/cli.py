@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError as BotoClientError
 from . import reconcile_cli, stack_target, wiring
 from .adapters.migrations import apply_migrations
 from .domain.errors import Unavailable
-from .services import recovery
+from .services import recovery, watch
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m chalicelib.cli") -> int:
@@ -57,7 +57,7 @@ def _run(args: argparse.Namespace) -> object:
     if args.command == "migrate":
         result: object = {"applied": apply_migrations(wiring.database_url())}
     elif args.command == "sweep":
-        result = recovery.sweep(
+        swept = recovery.sweep(
             wiring.repository(),
             wiring.queue(),
             wiring.outbox(),
@@ -68,6 +68,8 @@ def _run(args: argparse.Namespace) -> object:
             dead_letters=wiring.dead_letters(),
             lost_seconds=s.sweep_lost_seconds if args.lost_seconds is None else args.lost_seconds,
         )
+        swept["open_too_long"] = watch.open_too_long(wiring.open_payouts(), s.open_payout_alarm_seconds)
+        result = swept
     else:
         result = recovery.redrive(wiring.repository(), wiring.queue(), wiring.dead_letters(), args.batch_id)
     return result
