@@ -12,6 +12,7 @@ from botocore.config import Config
 from .adapters.database import Database
 from .adapters.fanout_queue import FanoutQueue
 from .adapters.locks import PayoutLocks
+from .adapters.open_payouts import OpenPayouts
 from .adapters.outbox import Outbox
 from .adapters.postgres import PayoutRepository
 from .adapters.reconcile_queries import ReconcileQueries
@@ -218,6 +219,10 @@ def efi_webhook_secret() -> str:
 
 def transitions() -> Transitions:
     return once("transitions", lambda: Transitions(database()))
+
+
+def open_payouts() -> OpenPayouts:
+    return once("open_payouts", lambda: OpenPayouts(database()))
 
 
 def reconcile_queries() -> ReconcileQueries:
