@@ -51,6 +51,7 @@ def _embedded(folder: Path, environ: Mapping[str, str]) -> dict[str, str]:
     found = {name: _read(folder / file) for file, name in _STACK_FILES.items()}
     endpoint = _read(folder / "endpoint_url") or f"http://127.0.0.1:{environ.get('PIX_STACK_PORT', '4566')}"
     values = {name: value for name, value in found.items() if value}
+    values.update(_local_psp(folder, environ))
     values.update(
         {
             "AWS_ENDPOINT_URL": endpoint,
@@ -62,6 +63,22 @@ def _embedded(folder: Path, environ: Mapping[str, str]) -> dict[str, str]:
         }
     )
     return values
+
+
+def _local_psp(folder: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """When the stack's functions pay through its local PSP (`PIX_STACK_PROVIDER=efi make up`), the same
+    provider for the command (poll, reconcile), unless the environment names a provider itself."""
+    if environ.get("PIX_PROVIDER") or _read(folder / "pix_provider") != "efi":
+        return {}
+    psp = folder / "psp"
+    return {
+        "PIX_PROVIDER": "efi",
+        "EFI_BASE_URL": _read(folder / "psp_url"),
+        "EFI_CERT_FILE": str(psp / "client-cert.pem"),
+        "EFI_KEY_FILE": str(psp / "client-key.pem"),
+        "EFI_CA_FILE": str(psp / "ca.pem"),
+        "EFI_CREDENTIALS_FILE": str(psp / "credentials.json"),
+    }
 
 
 def _read(path: Path) -> str:

@@ -120,3 +120,17 @@ def test_an_embedded_stack_that_is_down_is_one_sentence_and_exit_3(
     assert cli.main(["migrate"]) == 3
     err = capsys.readouterr().err
     assert "Traceback" not in err and "is the stack up?" in err.splitlines()[-1]
+
+
+def test_with_the_stack_paying_through_its_local_psp_a_command_uses_the_same_provider(tmp_path: Path) -> None:
+    stack = tmp_path / ".stack"
+    stack.mkdir()
+    (stack / "database_url").write_text("postgresql:///x\n")
+    (stack / "psp_url").write_text("https://127.0.0.1:5999\n")
+    (stack / "pix_provider").write_text("efi\n")
+    added = stack_target.resolve("poll", {}, (stack,))
+    assert added["PIX_PROVIDER"] == "efi" and added["EFI_BASE_URL"] == "https://127.0.0.1:5999"
+    assert added["EFI_CERT_FILE"] == str(stack / "psp" / "client-cert.pem")
+    assert "PIX_PROVIDER" not in stack_target.resolve("poll", {"PIX_PROVIDER": "sandbox"}, (stack,))
+    (stack / "pix_provider").write_text("sandbox\n")
+    assert "PIX_PROVIDER" not in stack_target.resolve("poll", {}, (stack,))
