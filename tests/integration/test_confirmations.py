@@ -166,3 +166,13 @@ def test_the_scheduled_poller_runs_only_for_efi(client, accepted, monkeypatch):
     wiring.reset()
     result = client.lambda_.invoke("poll_confirmations", client.events.generate_cw_event("s", "d", {}, [])).payload
     assert result == {"skipped": "sandbox"}
+
+
+def test_the_webhook_secret_never_reaches_the_logs(client, accepted, service_logs, capfd):
+    pid, provider = accepted()
+    callback(client, entry(provider, pid), secret=SECRET + "x")
+    callback(client, entry(provider, pid))
+    printed = capfd.readouterr()
+    assert payout(client, pid)["status"] == "Completed"
+    for text in (service_logs.getvalue(), printed.out, printed.err):
+        assert SECRET not in text
