@@ -6,8 +6,8 @@ emulator starts, writes its base URL to .stack/psp_url and the client certificat
 credentials.json to .stack/psp/, and calls the deployed API's webhook route back through API Gateway.
 
 PIX_STACK_PROVIDER picks the functions' provider: "sandbox" (the default, the in-database provider the
-end-to-end tests' faults are written for) or "efi" (the Efí adapter against this PSP). The functions
-inherit it from the emulator's environment, so switching needs `make down` first.
+end-to-end tests' faults are written for) or "efi" (the Efí adapter against this PSP). `up` passes it to
+the functions as template parameters (infra/parameters.py), with the PSP's URL, files and webhook secret.
 """
 
 from __future__ import annotations
