@@ -193,3 +193,18 @@ def test_every_setting_of_the_readme_reaches_the_functions_and_is_a_parameter_on
     # each parameter's default is the service's own default, so an unset setting means the same everywhere
     defaults = {name: str(template["Parameters"][param]["Default"]) for name, param in setting_parameters().items()}
     assert Settings.from_env(defaults) == Settings.from_env({})
+
+
+def test_efi_s_webhook_can_have_its_own_domain_with_mutual_tls_and_none_by_default(template):
+    resources, conditions = template["Resources"], template["Conditions"]
+    domain, mapping = resources["WebhookDomain"], resources["WebhookDomainMapping"]
+    assert domain["Condition"] == mapping["Condition"] == "WebhookMutualTls"
+    assert conditions["WebhookMutualTls"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebhookDomainName"}, ""]}]}
+    assert template["Parameters"]["WebhookDomainName"]["Default"] == ""  # the emulator and a plain deploy: none
+    props = domain["Properties"]
+    assert props["MutualTlsAuthentication"] == {"TruststoreUri": {"Ref": "WebhookTruststoreUri"}}
+    assert props["SecurityPolicy"] == "TLS_1_2" and props["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+    assert mapping["Properties"]["RestApiId"] == {"Ref": "RestAPI"}
+    # SAM's reference to the stage it makes for the API: the mapping waits for that stage.
+    assert mapping["Properties"]["Stage"] == {"Ref": "RestAPI.Stage"}
+    assert resources["RestAPI"]["Type"] == "AWS::Serverless::Api"
