@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""The embedded stack's and the deploy's command line (`up`, `down`, `serve`, `status`, `env`, `deploy`); the code is
-in infra/stacklib/. Run with the app venv: .venv/bin/python infra/stack.py <command>."""
+"""`.venv/bin/python infra/stack.py up|down|serve|status|env|deploy`: the command line of infra/stacklib/."""
 
 from __future__ import annotations
 

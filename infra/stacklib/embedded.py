@@ -69,13 +69,13 @@ def wait_health(api_url: str, timeout: float = 60, settle: float = 10) -> tuple[
 
 def cmd_up(_args: argparse.Namespace | None = None) -> int:
     t0 = time.monotonic()
+    # The settings of the README's table set in this environment; unchanged ones leave the stack as it is.
+    target = Target.embedded(parameters=from_environment(os.environ))
     database_url = pg_up()
     write(OUT_FILES["database_url"], database_url)
     migrate(database_url)
     ministack_up()
     write(OUT_FILES["endpoint_url"], ENDPOINT)
-    # The settings of the README's table set in this environment; unchanged ones leave the stack as it is.
-    target = Target.embedded(parameters=from_environment(os.environ))
     chalice_package(target.region)
     deployed = deploy(target, database_url)
     outputs = deployed.outputs
