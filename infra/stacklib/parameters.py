@@ -19,7 +19,7 @@ def setting_parameters(template: Mapping[str, Any] | None = None) -> dict[str, s
     found: dict[str, str] = {}
     for name, value in variables.items():
         ref = value.get("Ref") if isinstance(value, dict) else None
-        if ref in t.get("Parameters", {}) and ref not in OWN_OPTIONS:
+        if isinstance(ref, str) and ref in t.get("Parameters", {}) and ref not in OWN_OPTIONS:
             found[name] = ref
     return found
 

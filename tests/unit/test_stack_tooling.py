@@ -6,6 +6,7 @@ import dataclasses
 import json
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from infra.stacklib.ministack import _ministack_env
 from infra.stacklib.target import Target
 
 
-def aws_target(**changes: object) -> Target:
+def aws_target(**changes: Any) -> Target:
     target = Target(endpoint=None, region="eu-west-1", emulator=False, stack="pix-aws", api_id="", bucket="b")
     return dataclasses.replace(target, **changes)
 
@@ -79,7 +80,7 @@ def test_the_deployed_api_s_url_is_the_emulator_s_path_form_or_aws_s_own() -> No
 
 
 def test_the_stack_gets_the_database_the_api_id_and_the_target_s_parameters_inline() -> None:
-    template = {"Resources": {}}
+    template: dict[str, Any] = {"Resources": {}}
     args = stack_args(aws_target(parameters={"SandboxPixRules": "none"}), template, "postgresql://db", "5ca1ab1e")
     assert args["StackName"] == "pix-aws"
     assert args["Parameters"] == [
