@@ -56,4 +56,9 @@ def test_each_alarm_watches_this_stack_s_queue_or_function(stack):
 def test_the_dashboard_names_the_deployed_queues_and_settle_function(stack):
     body = json.loads(client("cloudwatch").get_dashboard(DashboardName=STACK_NAME)["DashboardBody"])
     named = {m[3] for w in body["widgets"] for m in w["properties"]["metrics"] if m[0] in ("AWS/SQS", "AWS/Lambda")}
-    assert named == {queue_name("PayoutsQueue"), queue_name("PayoutsDLQ"), queue_name("FanoutQueue"), physical("Settle")}
+    assert named == {
+        queue_name("PayoutsQueue"),
+        queue_name("PayoutsDLQ"),
+        queue_name("FanoutQueue"),
+        physical("Settle"),
+    }
