@@ -8,13 +8,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from infra.stacklib.console import die, log
 from infra.stacklib.layout import APP_VENV, BUILD_DIR, MERGE_TEMPLATE, ROOT
 from infra.stacklib.target import Target
 
-_CODE_PROPERTY = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
+_CODE_PROPERTY = MappingProxyType(
+    {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
+)
 
 
 def chalice_package(region: str, chalice_stage: str = "dev") -> None:
