@@ -40,7 +40,7 @@ def log(msg: str) -> None:
 def _restart(extra: dict[str, str]) -> None:
     env = {k: v for k, v in os.environ.items() if k not in _MODE_VARIABLES}
     env.update(extra)
-    stop = "from infra import stack, psp_process; stack.ministack_down(); psp_process.down()"
+    stop = "from infra.stacklib import ministack, psp_process; ministack.ministack_down(); psp_process.down()"
     subprocess.run([sys.executable, "-c", stop], cwd=ROOT, env=env, check=True, timeout=120)
     if subprocess.run([sys.executable, "infra/stack.py", "up"], cwd=ROOT, env=env, check=False).returncode:
         raise SystemExit("infra/stack.py up failed")

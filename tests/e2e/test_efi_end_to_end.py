@@ -22,7 +22,7 @@ import pytest
 from chalicelib.adapters.efi import EfiCredentials, EfiProvider
 from chalicelib.domain.payout_status import PayoutEvent
 from chalicelib.domain.send_id import send_id_for
-from infra import psp_process
+from infra.stacklib import psp_process
 from tests.e2e.conftest import ROOT, STACK
 from tests.integration.helpers import batch, item, seed_batch, unique
 
@@ -41,7 +41,7 @@ EFI_MODE = {
 def _restart(extra: dict[str, str]) -> None:
     env = {k: v for k, v in os.environ.items() if k not in EFI_MODE}
     env.update(extra)
-    stop = "from infra import stack, psp_process; stack.ministack_down(); psp_process.down()"
+    stop = "from infra.stacklib import ministack, psp_process; ministack.ministack_down(); psp_process.down()"
     subprocess.run([sys.executable, "-c", stop], cwd=ROOT, env=env, check=True, timeout=120)
     subprocess.run([sys.executable, "infra/stack.py", "up"], cwd=ROOT, env=env, check=True, timeout=900)
 

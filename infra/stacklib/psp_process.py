@@ -1,13 +1,13 @@
 """The local Efí-compatible PSP as part of the embedded stack: started before the emulator, stopped with it.
 
-infra/stack.py only calls the hooks here (up, down, lambda_env, status_line). The PSP listens on
+infra/stacklib/embedded.py only calls the hooks here (up, down, lambda_env, status_line). The PSP listens on
 127.0.0.1 at PIX_STACK_PORT + 1000 (PIX_STACK_PSP_PORT overrides), so its URL is known before the
 emulator starts, writes its base URL to .stack/psp_url and the client certificate, key, CA and
 credentials.json to .stack/psp/, and calls the deployed API's webhook route back through API Gateway.
 
 PIX_STACK_PROVIDER picks the functions' provider: "sandbox" (the default, the in-database provider the
 end-to-end tests' faults are written for) or "efi" (the Efí adapter against this PSP). `up` passes it to
-the functions as template parameters (infra/parameters.py), with the PSP's URL, files and webhook secret.
+the functions as template parameters (infra/stacklib/parameters.py), with the PSP's URL, files and webhook secret.
 """
 
 from __future__ import annotations
@@ -21,15 +21,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-STACK_DIR = ROOT / ".stack"
+from infra.stacklib.layout import HOST, PORT, ROOT, STACK_DIR
+
 PSP_DIR = STACK_DIR / "psp"
 URL_FILE = STACK_DIR / "psp_url"
 PID_FILE = STACK_DIR / "psp.pid"
 LOG_FILE = STACK_DIR / "psp.log"
 SECRET_FILE = PSP_DIR / "webhook_secret"
 PROVIDER_FILE = STACK_DIR / "pix_provider"  # what the running functions use (`up` writes it)
-HOST = "127.0.0.1"
 PAYER_KEY = "payer@pix-payouts.example"
 WEBHOOK_PATH = "/providers/efi/webhook"
 # The PSP's own settings the caller may set for the stack's PSP (infra/README.md lists them).
@@ -50,7 +49,7 @@ _PASSED = (
 
 def port() -> int:
     explicit = os.environ.get("PIX_STACK_PSP_PORT")
-    return int(explicit) if explicit else int(os.environ.get("PIX_STACK_PORT", "4566")) + 1000
+    return int(explicit) if explicit else PORT + 1000
 
 
 def base_url() -> str:
