@@ -724,6 +724,8 @@ def cmd_up(_args=None) -> int:
     migrate(database_url)
     ministack_up()
     chalice_package()
+    # A local webhook receiver listens on plain http at 127.0.0.1; `deploy` (AWS, LocalStack) keeps it off.
+    TARGET["parameters"]["WebhooksAllowHttpLoopback"] = "true"
     outputs = deploy(database_url)
     ensure_ttl(BUILD_DIR / "sam.json")
     api_id = outputs.get("ApiId") or outputs.get("RestAPIId")
