@@ -1,0 +1,88 @@
+"""Webhooks on the embedded stack: the relay's schedule, the delivery queue and function, a local receiver."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.conftest import ROOT
+from tests.e2e.test_payouts_end_to_end import post, wait_until_settled
+from tests.integration.helpers import seed_batch
+from tests.webhook_receiver import Receiver
+
+pytestmark = pytest.mark.e2e
+# The relay is started every minute (its first run up to a minute after the deploy), then polls.
+DELIVERY_DEADLINE = 180.0
+ALL_EVENTS = ["batch.accepted", "payout.completed", "payout.failed", "batch.completed"]
+
+
+def delete(stack: Any, path: str) -> requests.Response:
+    return requests.delete(stack.url(path), headers={"x-api-key": stack.api_key}, timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_seed_batch_is_told_to_a_local_receiver_every_signature_valid(stack):
+    receiver = Receiver()
+    resp = stack.post("/webhook-endpoints", json.dumps({"url": receiver.url, "events": ALL_EVENTS}))
+    assert resp.status_code == 201, resp.text
+    endpoint = resp.json()
+    # The README's receiver, as the README runs it, on a second endpoint.
+    port = free_port()
+    resp = stack.post("/webhook-endpoints", json.dumps({"url": f"http://127.0.0.1:{port}/", "events": ALL_EVENTS}))
+    assert resp.status_code == 201, resp.text
+    example = resp.json()
+    readme_receiver = subprocess.Popen(
+        [sys.executable, "examples/webhook_receiver.py", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "WEBHOOK_SECRET": example["secret"]},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        body = seed_batch()
+        assert post(stack, body).status_code == 201
+        wait_until_settled(stack, body["batch_id"])
+        expected = ["batch.accepted", "batch.completed"] + ["payout.completed"] * len(body["items"])
+        end = time.monotonic() + DELIVERY_DEADLINE
+        while True:
+            events = receiver.events(endpoint["secret"], body["batch_id"])  # raises on a bad signature
+            if sorted(e["type"] for e in events) == expected or time.monotonic() > end:
+                break
+            time.sleep(1)
+        assert sorted(e["type"] for e in events) == expected
+        assert len({e["id"] for e in events}) == len(expected)
+        keys = {item["pix_key"] for item in body["items"]}
+        assert not any(e["data"].get("pix_key") in keys for e in events)
+        attempts = stack.get(f"/webhook-endpoints/{endpoint['id']}/deliveries").json()["deliveries"]
+        assert {a["status_code"] for a in attempts} == {200} and len(attempts) >= len(expected)
+        end = time.monotonic() + 30
+        while time.monotonic() < end and len(
+            stack.get(f"/webhook-endpoints/{example['id']}/deliveries").json()["deliveries"]
+        ) < len(expected):
+            time.sleep(1)
+    finally:
+        delete(stack, f"/webhook-endpoints/{endpoint['id']}")
+        delete(stack, f"/webhook-endpoints/{example['id']}")
+        receiver.close()
+        readme_receiver.terminate()
+    printed = [line.split() for line in readme_receiver.communicate(timeout=10)[0].splitlines()]
+    assert sorted(p[0] for p in printed if p[1] == body["batch_id"]) == expected
+
+
+def test_metadata_and_private_addresses_are_refused_through_the_gateway(stack):
+    for url in ("https://169.254.169.254/latest/meta-data/", "https://10.0.0.1/hook", "http://169.254.170.2/v2"):
+        resp = stack.post("/webhook-endpoints", json.dumps({"url": url, "events": ["payout.failed"]}))
+        assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_endpoint", resp.text
