@@ -275,7 +275,7 @@ def sweeper(event: CloudWatchEvent) -> dict[str, int]:
 @app.on_sqs_message(queue="webhook-deliveries", batch_size=10)
 def webhook_deliveries(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
     try:
-        return handle_delivery_event(event.to_dict())
+        return handle_delivery_event(event.to_dict(), event.context)
     finally:
         flush_metrics()
 

@@ -71,6 +71,12 @@ def table(result: dict[str, Any]) -> str:
         f"   ({rd.get('pages', '?')} pages)",
         f"memory   api peak RSS {mem['api_peak_rss_mb']:6.1f} MB   settle peak RSS {mem['settle_peak_rss_mb']:6.1f} MB",
     ]
+    hooks = result.get("webhooks")
+    if hooks:
+        lines.append(
+            f"webhooks {hooks['events']:>6} events  {hooks['seconds']:7.2f} s   settle {hooks['settle_seconds']:6.2f} s"
+            f"   ratio {hooks['ratio']:5.3f}  (target <= {hooks['target']})  {verdict(hooks['ratio'], hooks['target'])}"
+        )
     for point in result["scaling"]:
         per_k = point.get("seconds_per_1000", point["seconds"] * 1000 / point["items"])
         lines.append(f"scaling  {point['items']:>6} items   {point['seconds']:7.2f} s   {per_k:6.3f} s per 1,000 items")

@@ -53,6 +53,8 @@ class Settings:
     webhook_relay_poll_seconds: float = 1.0
     webhook_relay_batch: int = 500
     webhook_requeue_seconds: int = 900
+    webhook_message_deliveries: int = 50
+    webhook_endpoint_concurrency: int = 8
     webhook_secret_overlap_seconds: int = 86400
 
     @classmethod
@@ -125,12 +127,17 @@ class Settings:
             webhook_retry_schedule=e.get("WEBHOOK_RETRY_SCHEDULE", "5,30,120,600,3600,10800,28800,43200,43200"),
             webhook_retry_jitter=float(e.get("WEBHOOK_RETRY_JITTER", "0.2")),
             webhook_timeout_seconds=float(e.get("WEBHOOK_TIMEOUT_SECONDS", "10")),
-            # The relay is started every minute and polls for this long (0: one pass), every poll interval.
-            webhook_relay_run_seconds=float(e.get("WEBHOOK_RELAY_RUN_SECONDS", "50")),
+            # The relay is started every minute and polls for this long (0: one pass), every poll interval: a
+            # minute, so one run hands over to the next (two at once share the work; its timeout is 90 s).
+            webhook_relay_run_seconds=float(e.get("WEBHOOK_RELAY_RUN_SECONDS", "60")),
             webhook_relay_poll_seconds=float(e.get("WEBHOOK_RELAY_POLL_SECONDS", "0.5")),
             webhook_relay_batch=int(e.get("WEBHOOK_RELAY_BATCH", "500")),
             # A delivery on the queue this long without an attempt (its message was lost) is queued again.
             webhook_requeue_seconds=int(e.get("WEBHOOK_REQUEUE_SECONDS", "900")),
+            # Deliveries to one endpoint per queue message, and POSTs in flight per endpoint in one invocation:
+            # 10,000 events go out as 200 messages, and a slow endpoint holds only its own threads.
+            webhook_message_deliveries=int(e.get("WEBHOOK_MESSAGE_DELIVERIES", "50")),
+            webhook_endpoint_concurrency=int(e.get("WEBHOOK_ENDPOINT_CONCURRENCY", "8")),
             # After a rotation the old secret keeps signing beside the new one this long.
             webhook_secret_overlap_seconds=int(e.get("WEBHOOK_SECRET_OVERLAP_SECONDS", "86400")),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from . import wiring
@@ -24,30 +25,38 @@ def handle_relay(context: Any) -> dict[str, int]:
         requeue_seconds=s.webhook_requeue_seconds,
         run_seconds=run_seconds,
         poll_seconds=s.webhook_relay_poll_seconds,
+        group_size=s.webhook_message_deliveries,
     )
 
 
-def _delivery_id(body: str) -> int | None:
+def _delivery_ids(body: str) -> list[int] | None:
     try:
-        value = json.loads(body)["delivery_id"]
+        ids = json.loads(body)["delivery_ids"]
     except (ValueError, TypeError, KeyError):
         return None
-    return value if type(value) is int and value > 0 else None
+    if not isinstance(ids, list) or not ids or not all(type(i) is int and i > 0 for i in ids):
+        return None
+    return ids
 
 
-def handle_delivery_event(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
-    """Each record names one delivery; a failed POST is recorded and retried by the schedule, not by SQS.
-    Only a record whose bookkeeping failed (the database is down) goes back to the queue."""
+def handle_delivery_event(event: dict[str, Any], context: Any = None) -> dict[str, list[dict[str, str]]]:
+    """Each record names a group of one endpoint's deliveries; a failed POST is recorded and retried by the
+    schedule, not by SQS. Only records whose bookkeeping failed (the database is down) go back to the queue."""
     s = wiring.settings()
     ids: dict[int, str] = {}
     for record in event.get("Records", []):
-        delivery_id = _delivery_id(record.get("body", ""))
-        if delivery_id is None:
+        group = _delivery_ids(record.get("body", ""))
+        if group is None:
             logger.error("delivery message names no delivery; dropped", extra={"message_id": record.get("messageId")})
             continue
-        ids[delivery_id] = record["messageId"]
+        ids.update(dict.fromkeys(group, record["messageId"]))
     if not ids:
         return {"batchItemFailures": []}
+    deadline = None
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        # No POST starts unless it can time out before the function does, with time left to record it.
+        left = context.get_remaining_time_in_millis() / 1000 - s.webhook_timeout_seconds - 1
+        deadline = time.monotonic() + max(0.0, left)
     try:
         deliver(
             wiring.webhook_store(),
@@ -56,8 +65,10 @@ def handle_delivery_event(event: dict[str, Any]) -> dict[str, list[dict[str, str
             schedule=parse_schedule(s.webhook_retry_schedule),
             jitter=s.webhook_retry_jitter,
             timeout_seconds=s.webhook_timeout_seconds,
+            endpoint_concurrency=s.webhook_endpoint_concurrency,
+            deadline=deadline,
         )
     except Exception:  # noqa: BLE001 - every message comes back; a claimed delivery's lease runs out first
         logger.exception("webhook deliveries not recorded")
-        return {"batchItemFailures": [{"itemIdentifier": m} for m in ids.values()]}
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(set(ids.values()))]}
     return {"batchItemFailures": []}

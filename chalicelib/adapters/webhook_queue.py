@@ -1,4 +1,4 @@
-"""The webhook delivery queue: one message per delivery, sent ten at a time."""
+"""The webhook delivery queue: one message per group of one endpoint's deliveries, sent ten at a time."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .sqs_queue import SQS_BATCH
 
 
-def delivery_body(delivery_id: int) -> str:
-    return json.dumps({"delivery_id": delivery_id}, separators=(",", ":"))
+def delivery_body(delivery_ids: Sequence[int]) -> str:
+    return json.dumps({"delivery_ids": list(delivery_ids)}, separators=(",", ":"))
 
 
 class WebhookQueue:
@@ -20,15 +20,15 @@ class WebhookQueue:
         self._client = client
         self._url = queue_url
 
-    def send(self, delivery_ids: Sequence[int]) -> list[int]:
-        """Queue each delivery; returns the ids SQS did not take (the relay marks them due again)."""
+    def send(self, groups: Sequence[Sequence[int]]) -> list[int]:
+        """One message per group of delivery ids; returns the ids SQS did not take (the relay marks them due again)."""
         unsent: list[int] = []
-        for i in range(0, len(delivery_ids), SQS_BATCH):
-            chunk = delivery_ids[i : i + SQS_BATCH]
-            entries = [{"Id": str(n), "MessageBody": delivery_body(d)} for n, d in enumerate(chunk)]
+        for i in range(0, len(groups), SQS_BATCH):
+            chunk = groups[i : i + SQS_BATCH]
+            entries = [{"Id": str(n), "MessageBody": delivery_body(g)} for n, g in enumerate(chunk)]
             try:
                 failed = self._client.send_message_batch(QueueUrl=self._url, Entries=entries).get("Failed", [])
             except (BotoCoreError, ClientError):
-                return unsent + list(delivery_ids[i:])
-            unsent += [chunk[int(f["Id"])] for f in failed]
+                return unsent + [d for g in groups[i:] for d in g]
+            unsent += [d for f in failed for d in chunk[int(f["Id"])]]
         return unsent

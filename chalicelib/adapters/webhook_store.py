@@ -239,9 +239,9 @@ class WebhookStore:
         with self.db.transaction() as cur:
             yield RelayTransaction(cur)
 
-    def take_due(self, limit: int, requeue_seconds: int) -> list[int]:
-        """Deliveries due now and not on the queue (or on it so long their message must be lost), marked
-        as queued; SKIP LOCKED lets two relays share the work."""
+    def take_due(self, limit: int, requeue_seconds: int) -> list[tuple[int, str]]:
+        """(delivery_id, endpoint_id) of deliveries due now and not on the queue (or on it so long their message
+        must be lost), marked as queued; SKIP LOCKED lets two relays share the work."""
         with self.db.statement() as cur:
             cur.execute(
                 "UPDATE webhook_deliveries SET enqueued_at = now() WHERE delivery_id IN ("
@@ -249,10 +249,10 @@ class WebhookStore:
                 " WHERE d.status = 'pending' AND d.next_attempt_at <= now()"
                 " AND (d.enqueued_at IS NULL OR d.enqueued_at < now() - make_interval(secs => %s))"
                 " AND EXISTS (SELECT 1 FROM webhook_endpoints ep WHERE ep.endpoint_id = d.endpoint_id AND ep.enabled)"
-                " ORDER BY d.next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING delivery_id",
+                " ORDER BY d.next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING delivery_id, endpoint_id::text",
                 (requeue_seconds, limit),
             )
-            return sorted(r[0] for r in cur.fetchall())
+            return sorted((r[0], r[1]) for r in cur.fetchall())
 
     def not_queued(self, delivery_ids: Sequence[int]) -> None:
         """The queue refused these: due again at once for the next pass."""
@@ -265,66 +265,99 @@ class WebhookStore:
 
     # --- delivery ------------------------------------------------------------------------------
 
-    def claim(self, delivery_id: int, lease_seconds: float) -> ClaimedDelivery | None:
-        """Hold a queued, pending delivery of an enabled endpoint for one attempt; None when there is
-        nothing to do (delivered, dead-lettered, held by another attempt, a duplicate message)."""
+    def claim(self, delivery_ids: Sequence[int], lease_seconds: float) -> list[ClaimedDelivery]:
+        """Hold the queued, pending deliveries of enabled endpoints among these for one attempt each; the
+        others have nothing to do (delivered, dead-lettered, held by another attempt, a duplicate message)."""
         with self.db.statement() as cur:
             cur.execute(
                 "UPDATE webhook_deliveries d SET attempts = d.attempts + 1,"
                 " lease_until = now() + make_interval(secs => %s)"
                 " FROM webhook_endpoints ep, webhook_events e"
-                " WHERE d.delivery_id = %s AND d.status = 'pending' AND d.enqueued_at IS NOT NULL"
+                " WHERE d.delivery_id = ANY (%s) AND d.status = 'pending' AND d.enqueued_at IS NOT NULL"
                 " AND (d.lease_until IS NULL OR d.lease_until < now())"
                 " AND ep.endpoint_id = d.endpoint_id AND ep.enabled AND e.event_id = d.event_id"
                 " RETURNING d.delivery_id, d.attempts, e.event_id::text, e.type, e.created_at, e.data,"
                 f" {_endpoint_columns('ep')}",
-                (lease_seconds, delivery_id),
+                (lease_seconds, list(delivery_ids)),
             )
-            row = cur.fetchone()
-        if row is None:
-            return None
-        return ClaimedDelivery(row[0], row[1], row[2], row[3], row[4], row[5], _endpoint(row[6:]))
+            rows = cur.fetchall()
+        return sorted(
+            (ClaimedDelivery(r[0], r[1], r[2], r[3], r[4], r[5], _endpoint(r[6:])) for r in rows),
+            key=lambda c: c.delivery_id,
+        )
 
-    def record(self, claimed: ClaimedDelivery, outcome: Outcome, retry_in: float | None) -> str:
-        """The attempt, and what follows: delivered, retried at now + retry_in, or dead-lettered (retry_in None)."""
-        status = "delivered" if outcome.ok else ("pending" if retry_in is not None else "dead_lettered")
+    def record(
+        self,
+        attempted: Sequence[tuple[ClaimedDelivery, Outcome, float | None]],
+        deferred: Sequence[ClaimedDelivery],
+        defer_seconds: float,
+    ) -> dict[int, str]:
+        """In one transaction: each attempt, and what follows it (delivered; retried at now + its delay;
+        dead-lettered when the delay is None); deferred deliveries (never sent: their endpoint had just
+        failed, or the invocation ran short of time) go back unattempted, due in defer_seconds."""
+        statuses = {
+            c.delivery_id: "delivered" if o.ok else ("pending" if retry_in is not None else "dead_lettered")
+            for c, o, retry_in in attempted
+        }
         with self.db.transaction() as cur:
-            cur.execute(
-                "UPDATE webhook_deliveries SET status = %s, lease_until = NULL, enqueued_at = NULL,"
-                " next_attempt_at = CASE WHEN %s::float8 IS NULL THEN next_attempt_at"
-                " ELSE now() + make_interval(secs => %s::float8) END"
-                " WHERE delivery_id = %s RETURNING CASE WHEN %s = 'pending' THEN next_attempt_at END",
-                (status, retry_in, retry_in, claimed.delivery_id, status),
-            )
-            next_at = one(cur)[0]
-            cur.execute(
-                "INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, status_code, error, duration_ms,"
-                " next_retry_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (
-                    claimed.delivery_id,
-                    claimed.endpoint.endpoint_id,
-                    claimed.event_id,
-                    outcome.status_code,
-                    outcome.error,
-                    outcome.duration_ms,
-                    next_at,
-                ),
-            )
-            if status == "dead_lettered":
-                cur.execute(
-                    "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now())"
-                    " WHERE endpoint_id = %s",
-                    (claimed.endpoint.endpoint_id,),
+            next_at: dict[int, Any] = {}
+            if attempted:
+                rows = psycopg2.extras.execute_values(
+                    cur,
+                    "UPDATE webhook_deliveries d SET status = v.status, lease_until = NULL, enqueued_at = NULL,"
+                    " next_attempt_at = CASE WHEN v.retry_in IS NULL THEN d.next_attempt_at"
+                    " ELSE now() + make_interval(secs => v.retry_in) END"
+                    " FROM (VALUES %s) AS v (delivery_id, status, retry_in) WHERE d.delivery_id = v.delivery_id"
+                    " RETURNING d.delivery_id, CASE WHEN v.status = 'pending' THEN d.next_attempt_at END",
+                    [(c.delivery_id, statuses[c.delivery_id], retry_in) for c, _, retry_in in attempted],
+                    template="(%s::bigint, %s::text, %s::float8)",
+                    fetch=True,
                 )
-            elif status == "delivered":
-                # No write (and no row lock) unless the endpoint was failing: 10,000 deliveries in a row
-                # must not queue up on one endpoint row.
-                cur.execute(
-                    "UPDATE webhook_endpoints SET failing_since = NULL WHERE endpoint_id = %s"
-                    " AND failing_since IS NOT NULL",
-                    (claimed.endpoint.endpoint_id,),
+                next_at = {r[0]: r[1] for r in rows}
+                psycopg2.extras.execute_values(
+                    cur,
+                    "INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, status_code, error,"
+                    " duration_ms, next_retry_at) VALUES %s",
+                    [
+                        (
+                            c.delivery_id,
+                            c.endpoint.endpoint_id,
+                            c.event_id,
+                            o.status_code,
+                            o.error,
+                            o.duration_ms,
+                            next_at.get(c.delivery_id),
+                        )
+                        for c, o, _ in attempted
+                    ],
                 )
-        return status
+                dead = sorted(
+                    {c.endpoint.endpoint_id for c, _, _ in attempted if statuses[c.delivery_id] == "dead_lettered"}
+                )
+                fine = sorted(
+                    {c.endpoint.endpoint_id for c, _, _ in attempted if statuses[c.delivery_id] == "delivered"}
+                )
+                if dead:
+                    cur.execute(
+                        "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now())"
+                        " WHERE endpoint_id = ANY (%s::uuid[])",
+                        (dead,),
+                    )
+                if fine:
+                    # No write (and no row lock) unless the endpoint was failing: 10,000 deliveries in a row
+                    # must not queue up on one endpoint row.
+                    cur.execute(
+                        "UPDATE webhook_endpoints SET failing_since = NULL WHERE endpoint_id = ANY (%s::uuid[])"
+                        " AND failing_since IS NOT NULL AND NOT endpoint_id = ANY (%s::uuid[])",
+                        (fine, dead),
+                    )
+            if deferred:
+                cur.execute(
+                    "UPDATE webhook_deliveries SET attempts = attempts - 1, lease_until = NULL, enqueued_at = NULL,"
+                    " next_attempt_at = now() + make_interval(secs => %s) WHERE delivery_id = ANY (%s)",
+                    (defer_seconds, [c.delivery_id for c in deferred]),
+                )
+        return {**statuses, **{c.delivery_id: "deferred" for c in deferred}}
 
     # --- reads and redelivery ------------------------------------------------------------------
 

@@ -30,7 +30,8 @@ def hooks(
     monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE", "0,0,0")
     monkeypatch.setenv("WEBHOOK_RETRY_JITTER", "0")
     monkeypatch.setenv("WEBHOOK_RELAY_RUN_SECONDS", "0")
-    monkeypatch.setenv("WEBHOOK_TIMEOUT_SECONDS", "2")
+    # Chalice's test context gives every invocation 3 s: POSTs start only while one timeout still fits.
+    monkeypatch.setenv("WEBHOOK_TIMEOUT_SECONDS", "1")
     wiring.reset()
     receivers: list[Receiver] = []
     yield {**app_env, "webhook_queue_url": url, "receivers": receivers}
@@ -336,3 +337,57 @@ def test_an_unknown_or_unsent_event_cannot_be_redelivered(client, hooks):
     assert client.http.post("/events/evt_nope/redeliver", headers=JSON, body="").status_code == 404
     missing = "evt_" + "0" * 32
     assert client.http.post(f"/events/{missing}/redeliver", headers=JSON, body="").status_code == 404
+
+
+def relay_once(client: Any) -> None:
+    client.lambda_.invoke("webhook_relay", client.events.generate_cw_event("aws.events", "Scheduled Event", {}, []))
+
+
+def queued(hooks: dict[str, Any]) -> list[dict[str, Any]]:
+    """Receive (and delete) every message on the delivery queue."""
+    sqs, url, out = hooks["sqs"], hooks["webhook_queue_url"], []
+    while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        out += msgs
+        for m in msgs:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return out
+
+
+def test_each_message_carries_a_few_deliveries_of_one_endpoint(client, hooks, db, monkeypatch):
+    monkeypatch.setenv("WEBHOOK_MESSAGE_DELIVERIES", "2")
+    wiring.reset()
+    a, b = register(client, receiver(hooks).url), register(client, receiver(hooks).url)
+    body = batch(item(), item(), item())
+    assert post(client, body).status_code == 201
+    with db.cursor() as cur:
+        cur.execute("UPDATE payouts SET status = 'Completed' WHERE batch_id = %s", (body["batch_id"],))
+    relay_once(client)
+    groups = [json.loads(m["Body"])["delivery_ids"] for m in queued(hooks)]
+    with db.cursor() as cur:
+        cur.execute("SELECT delivery_id, endpoint_id::text FROM webhook_deliveries")
+        owner = dict(cur.fetchall())
+    assert sorted(d for g in groups for d in g) == sorted(owner) and len(owner) == 10  # 5 events x 2 endpoints
+    assert all(len(g) <= 2 and len({owner[d] for d in g}) == 1 for g in groups)
+    assert {owner[g[0]] for g in groups} == {a["id"], b["id"]}
+
+
+def test_an_endpoint_that_gives_no_answer_is_not_tried_again_in_the_same_invocation(client, hooks, db, monkeypatch):
+    monkeypatch.setenv("WEBHOOK_ENDPOINT_CONCURRENCY", "1")
+    monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE", "60,60")
+    wiring.reset()
+    created = register(client, "http://127.0.0.1:9/refused", ["batch.accepted"])
+    for _ in range(3):
+        assert post(client, batch(item())).status_code == 201
+    relay_once(client)
+    msgs = queued(hooks)
+    event = sqs_records([m["Body"] for m in msgs])
+    assert client.lambda_.invoke("webhook_deliveries", event).payload == {"batchItemFailures": []}
+    attempts = get(client, f"/webhook-endpoints/{created['id']}/deliveries")[1]["deliveries"]
+    assert len(attempts) == 1 and attempts[0]["error"].startswith("ConnectError")
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT attempts, status, next_attempt_at > now(), enqueued_at IS NULL FROM webhook_deliveries"
+            " WHERE endpoint_id = %s ORDER BY attempts",
+            (created["id"],),
+        )
+        assert cur.fetchall() == [(0, "pending", True, True), (0, "pending", True, True), (1, "pending", True, True)]
