@@ -314,10 +314,13 @@ class WebhookStore:
                     fetch=True,
                 )
                 next_at = {r[0]: r[1] for r in rows}
+                # Joined to the deliveries: one removed meanwhile (endpoint deleted) loses its attempt, not the rest.
                 psycopg2.extras.execute_values(
                     cur,
                     "INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, status_code, error,"
-                    " duration_ms, next_retry_at) VALUES %s",
+                    " duration_ms, next_retry_at) SELECT v.* FROM (VALUES %s) AS v (delivery_id, endpoint_id, event_id,"
+                    " status_code, error, duration_ms, next_retry_at)"
+                    " JOIN webhook_deliveries d ON d.delivery_id = v.delivery_id",
                     [
                         (
                             c.delivery_id,
@@ -330,6 +333,7 @@ class WebhookStore:
                         )
                         for c, o, _ in attempted
                     ],
+                    template="(%s::bigint, %s::uuid, %s::uuid, %s::integer, %s::text, %s::integer, %s::timestamptz)",
                 )
                 dead = sorted(
                     {c.endpoint.endpoint_id for c, _, _ in attempted if statuses[c.delivery_id] == "dead_lettered"}
