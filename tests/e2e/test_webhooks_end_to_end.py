@@ -86,3 +86,22 @@ def test_metadata_and_private_addresses_are_refused_through_the_gateway(stack):
     for url in ("https://169.254.169.254/latest/meta-data/", "https://10.0.0.1/hook", "http://169.254.170.2/v2"):
         resp = stack.post("/webhook-endpoints", json.dumps({"url": url, "events": ["payout.failed"]}))
         assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_endpoint", resp.text
+
+
+def test_the_cli_adds_lists_and_removes_an_endpoint(stack):
+    from tests.e2e.test_cli import run
+
+    added = run(stack, "webhooks", "add", "http://127.0.0.1:9/cli-hook", "--events", "payout.failed,batch.completed")
+    assert added.returncode == 0, added.stderr
+    secret = next(line.strip() for line in added.stdout.splitlines() if line.strip().startswith("whsec_"))
+    endpoints = stack.get("/webhook-endpoints").json()["webhook_endpoints"]
+    endpoint_id = next(e["id"] for e in endpoints if "cli-hook" in e["url"])
+    listed = run(stack, "webhooks", "list")
+    assert listed.returncode == 0 and endpoint_id in listed.stdout and "cli-hook" in listed.stdout
+    assert secret not in listed.stdout
+    refused = run(stack, "webhooks", "add", "https://169.254.169.254/latest/meta-data/")
+    assert refused.returncode == 2 and "metadata" in refused.stderr
+    removed = run(stack, "webhooks", "remove", endpoint_id)
+    assert removed.returncode == 0
+    assert endpoint_id not in run(stack, "webhooks", "list").stdout
+    assert run(stack, "webhooks", "remove", endpoint_id).returncode == 2
