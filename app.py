@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -10,6 +11,7 @@ from chalice.app import Chalice, CloudWatchEvent, Cron, Rate, Request, Response,
 
 from chalicelib import wiring
 from chalicelib.adapters.dns import resolve
+from chalicelib.api.access_log import log_request
 from chalicelib.api.docs import ASSET_CACHE, ASSETS, docs_asset, docs_page
 from chalicelib.api.http import (
     conform_chalice_error,
@@ -34,8 +36,14 @@ app = Chalice(app_name="pix-payouts", configure_logs=False)
 
 
 @app.middleware("http")
-def one_error_shape(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    return conform_chalice_error(get_response(event))
+def one_error_shape_and_a_log_line(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    started = time.perf_counter()
+    try:
+        response = conform_chalice_error(get_response(event))
+        log_request(event, response, time.perf_counter() - started)
+    finally:
+        logger.remove_keys(["batch_id"])  # a warm container's next request starts without it
+    return response
 
 
 @app.route("/openapi.json", methods=["GET"], api_key_required=True)
@@ -87,11 +95,10 @@ def submit_batch() -> Response:
     raw = current_request().raw_body
     body = parse_json_body(raw.encode() if isinstance(raw, str) else raw, wiring.settings().max_body_bytes)
     request = parse_batch_request(body)
-    logger.append_keys(batch_id=request.batch_id)
+    logger.append_keys(batch_id=request.batch_id)  # on every line of this request; the middleware removes it
     try:
         submission = batches.submit_batch(wiring.repository(), wiring.fanout_plan(), request, wiring.new_e2e_id)
     finally:
-        logger.remove_keys(["batch_id"])
         flush_metrics()
     if submission.created:
         return json_response(submission.to_json(), 201, {"Location": f"/batches/{request.batch_id}"})

@@ -213,11 +213,15 @@ def test_the_emulator_and_its_workers_killed_mid_settle_lose_fail_and_double_pay
         "the second batch committed",
     )
     os.killpg(ministack_pid(), signal.SIGKILL)  # the emulator and every Lambda worker it runs
+    killed = time.monotonic()
     poster.join(timeout=90)
     back = time.monotonic()
     stack_py("up")
     assert postmaster_pid() == database  # `up` brought back the emulator and left PostgreSQL running
     up_seconds = time.monotonic() - back
+    # A payout whose message died with the emulator has been untouched since the kill: once the
+    # sweep's 5 s window has passed since then, every such payout is old enough to be found.
+    time.sleep(max(0.0, killed + 6 - time.monotonic()))
     # What the scheduled sweeper does within a minute once the payouts are a minute old, run now:
     # the queues are empty and the payouts open, so every message is known to be gone.
     swept = json.loads(
