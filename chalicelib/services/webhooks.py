@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from ..adapters.views import BatchTotals
 from ..adapters.webhook_store import ClaimedDelivery, Outcome, PendingEvent, RelayTransaction, WebhookStore
 from ..domain.batch_request import Problem
-from ..domain.errors import BadRequest, Conflict, NotFound
+from ..domain.errors import BadRequest, Conflict, NotFound, Unavailable
 from ..domain.payout import Payout
 from ..domain.payout_status import PayoutStatus
 from ..domain.pix_keys import mask_pix_key
@@ -304,7 +304,12 @@ def run_relay(
     end = clock() + run_seconds
     events = queued = passes = 0
     while True:
-        e, q = relay_pass(store, queue, batch_size, requeue_seconds, group_size)
+        try:
+            e, q = relay_pass(store, queue, batch_size, requeue_seconds, group_size)
+        except Unavailable:
+            # The database is down: nothing was handed on; look again at the next poll, not the next minute.
+            logger.warning("webhook relay pass failed: database unavailable")
+            e = q = 0
         events, queued, passes = events + e, queued + q, passes + 1
         if clock() >= end:
             return {"passes": passes, "events": events, "queued": queued}
