@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from ..adapters.views import BatchTotals
 from ..adapters.webhook_store import ClaimedDelivery, Outcome, PendingEvent, RelayTransaction, WebhookStore
 from ..domain.batch_request import Problem
-from ..domain.errors import BadRequest, Conflict, NotFound, Unavailable
+from ..domain.errors import Conflict, NotFound, Unavailable
 from ..domain.payout import Payout
 from ..domain.payout_status import PayoutStatus
 from ..domain.pix_keys import mask_pix_key
@@ -32,7 +32,7 @@ from ..domain.webhooks import (
     retry_delay,
 )
 from ..observability import count, logger
-from .paging import _decode, _encode, _is_ascii_number
+from .paging import decode_attempt_cursor, encode_attempt_cursor
 
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # A delivery is held this long past the POST's own timeout before another attempt may take it.
@@ -119,13 +119,13 @@ def list_deliveries(store: WebhookStore, endpoint_id: str, limit: int, cursor: s
     key = _endpoint_id(endpoint_id)
     if store.endpoint(key) is None:
         raise _no_endpoint(endpoint_id)
-    before = _decode_attempt_cursor(cursor) if cursor else None
+    before = decode_attempt_cursor(cursor) if cursor else None
     rows = store.attempts(key, before, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return {
         "deliveries": [_attempt_json(r) for r in rows],
-        "next_cursor": _encode("a", str(rows[-1]["attempt_id"])) if more else None,
+        "next_cursor": encode_attempt_cursor(rows[-1]["attempt_id"]) if more else None,
     }
 
 
@@ -157,13 +157,6 @@ def _endpoint_id(text: str) -> str:
 
 def _no_endpoint(endpoint_id: str) -> NotFound:
     return NotFound(f"no webhook endpoint {endpoint_id}")
-
-
-def _decode_attempt_cursor(cursor: str) -> int:
-    digits = _decode("a", cursor)
-    if not _is_ascii_number(digits, 19):
-        raise BadRequest("cursor is not one this API returned")
-    return int(digits)
 
 
 def _attempt_json(row: dict[str, Any]) -> dict[str, Any]:
