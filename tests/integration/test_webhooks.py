@@ -12,11 +12,12 @@ import pytest
 
 from chalicelib import wiring
 from tests.integration.conftest import queue_with_dlq
-from tests.integration.helpers import batch, fan_out, item, post, seed_batch, sqs_records
+from tests.integration.helpers import batch, fan_out, item, post, seed_batch, service_output, sqs_records
 from tests.integration.test_fanout import messages, settle_each_message
 from tests.webhook_receiver import Receiver
 
 JSON = {"Content-Type": "application/json"}
+ALL_TYPES = ["batch.accepted", "payout.completed", "payout.failed", "batch.completed"]
 
 
 @pytest.fixture
@@ -391,3 +392,22 @@ def test_an_endpoint_that_gives_no_answer_is_not_tried_again_in_the_same_invocat
             (created["id"],),
         )
         assert cur.fetchall() == [(0, "pending", True, True), (0, "pending", True, True), (1, "pending", True, True)]
+
+
+def test_no_secret_and_no_pix_key_reaches_the_logs_or_a_receiver(client, hooks, capfd, service_logs):
+    r = receiver(hooks, fail_first=1)
+    created = register(client, r.url)
+    rotated = json.loads(client.http.post(f"/webhook-endpoints/{created['id']}/rotate-secret", body="").body)
+    cpf = "529.982.247-25"
+    body = batch(item(pix_key=cpf), item(amount_cents=66601))
+    assert post(client, body).status_code == 201
+    settle(client, hooks)
+    pump(client, hooks)
+    out = service_output(capfd.readouterr().out, service_logs.getvalue())
+    assert "webhook attempt failed" in out and "webhook deliveries" in out  # the logs were seen
+    sent = " ".join(req["body"] for req in r.requests)
+    assert {e["type"] for e in r.events(rotated["secret"], body["batch_id"])} == set(ALL_TYPES)
+    for secret in (created["secret"], rotated["secret"], created["secret"][6:], rotated["secret"][6:]):
+        assert secret not in out
+    for key in ("52998224725", cpf, body["items"][1]["pix_key"]):
+        assert key not in out and key not in sent
