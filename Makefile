@@ -5,7 +5,7 @@ VENV := .venv
 EMU := .venv-emu
 PY := $(VENV)/bin/python
 
-.PHONY: install browser run up down status test test-unit test-integration test-e2e lint clean deploy deploy-localstack \
+.PHONY: install browser run up down status test test-unit test-integration test-e2e lint clean deploy deploy-localstack deploy-endpoint \
 	dlq-redrive sweep bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints-dev.txt pyproject.toml
@@ -69,21 +69,30 @@ lint: $(VENV)/.installed   ## ruff, ruff format, mypy (strict for app.py and cha
 	$(VENV)/bin/mypy
 
 # AWS: needs credentials, DATABASE_SECRET_ARN (Secrets Manager, preferred) or DATABASE_URL, and for a private database
-# SUBNET_IDS/SECURITY_GROUP_IDS (comma-separated). STACK_NAME and CHALICE_STAGE pick the stage.
+# SUBNET_IDS/SECURITY_GROUP_IDS (comma-separated). STACK_NAME and CHALICE_STAGE pick the stage. MIGRATE_URL: where
+# this machine reaches the database to migrate it (default: the database URL); SKIP_MIGRATIONS=1 skips that.
+# Settings of the README's configuration table set in the environment become the stack's parameters.
 STACK_NAME ?= pix-payouts
 CHALICE_STAGE ?= dev
 deploy: $(VENV)/.installed
 	@test -n "$(DATABASE_SECRET_ARN)$(DATABASE_URL)" || { echo "set DATABASE_SECRET_ARN (or DATABASE_URL)"; exit 2; }
 	$(PY) infra/stack.py deploy --database-secret-arn "$(DATABASE_SECRET_ARN)" --database-url "$(DATABASE_URL)" \
-		--stack-name $(STACK_NAME) \
+		--migrate-url "$(MIGRATE_URL)" --stack-name $(STACK_NAME) \
 		--chalice-stage $(CHALICE_STAGE) --subnet-ids "$(SUBNET_IDS)" --security-group-ids "$(SECURITY_GROUP_IDS)" \
 		$(if $(SKIP_MIGRATIONS),--skip-migrations)
 
+# LocalStack + PostgreSQL from docker-compose.yml, then `deploy-endpoint`: the deploy step alone, against any emulator
+# (tests/e2e/test_deploy.py runs it against the embedded MiniStack with a stack and a database of its own).
+LOCALSTACK_ENDPOINT ?= http://127.0.0.1:4566
+LOCALSTACK_DATABASE_URL ?= postgresql://postgres:postgres@postgres:5432/postgres
+LOCALSTACK_MIGRATE_URL ?= postgresql://postgres:postgres@127.0.0.1:5433/postgres
 deploy-localstack: $(VENV)/.installed   ## needs Docker: LocalStack 4.14.0 + PostgreSQL from docker-compose.yml
 	docker compose up -d --wait
-	$(PY) infra/stack.py deploy --endpoint http://127.0.0.1:4566 \
-		--database-url postgresql://postgres:postgres@postgres:5432/postgres \
-		--migrate-url postgresql://postgres:postgres@127.0.0.1:5433/postgres
+	$(MAKE) --no-print-directory deploy-endpoint
+
+deploy-endpoint: $(VENV)/.installed
+	$(PY) infra/stack.py deploy --endpoint "$(LOCALSTACK_ENDPOINT)" --stack-name $(STACK_NAME) \
+		--database-url "$(LOCALSTACK_DATABASE_URL)" --migrate-url "$(LOCALSTACK_MIGRATE_URL)"
 
 clean: down
 	rm -rf build .stack $(VENV) $(EMU)

@@ -24,7 +24,7 @@ from chalicelib.domain.batch_request import parse_batch_request
 from chalicelib.domain.reconciliation import previous_utc_day
 from chalicelib.fanout_worker import handle_fanout_event
 from chalicelib.observability import flush_metrics, logger
-from chalicelib.services import batches, paging, queries, recovery, webhooks
+from chalicelib.services import batches, paging, queries, recovery, watch, webhooks
 from chalicelib.services.reconcile import reconcile
 from chalicelib.webhook_worker import handle_delivery_event, handle_relay
 from chalicelib.worker import handle_dead_letter_event, handle_settle_event
@@ -264,7 +264,7 @@ def dead_letters(event: SQSEvent) -> PartialItemFailureResponse:
 def sweeper(event: CloudWatchEvent) -> dict[str, int]:
     s = wiring.settings()
     try:
-        return recovery.sweep(
+        report = recovery.sweep(
             wiring.repository(),
             wiring.queue(),
             wiring.outbox(),
@@ -275,6 +275,8 @@ def sweeper(event: CloudWatchEvent) -> dict[str, int]:
             dead_letters=wiring.dead_letters(),
             lost_seconds=s.sweep_lost_seconds,
         )
+        report["open_too_long"] = watch.open_too_long(wiring.open_payouts(), s.open_payout_alarm_seconds)
+        return report
     finally:
         flush_metrics()
 

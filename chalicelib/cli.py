@@ -6,9 +6,14 @@ import argparse
 import json
 import sys
 
-from . import reconcile_cli, wiring
+import psycopg2
+from botocore.exceptions import BotoCoreError
+from botocore.exceptions import ClientError as BotoClientError
+
+from . import reconcile_cli, stack_target, wiring
 from .adapters.migrations import apply_migrations
-from .services import recovery
+from .domain.errors import Unavailable
+from .services import recovery, watch
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m chalicelib.cli") -> int:
@@ -29,14 +34,30 @@ def main(argv: list[str] | None = None, prog: str = "python -m chalicelib.cli") 
     redrive.add_argument("--batch-id", help="only reopen this batch's payouts (dead letters are all moved)")
     reconcile_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    try:
+        if stack_target.apply(args.command):
+            wiring.reset()  # settings read before the target was known are read again
+    except stack_target.NoTarget as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
     if args.command == "reconcile":
         return reconcile_cli.run(args)
 
+    try:
+        result = _run(args)
+    except (Unavailable, psycopg2.Error, BotoCoreError, BotoClientError) as exc:
+        sys.stderr.write(f"{args.command}: could not reach its database or queues ({exc}); is the stack up?\n")
+        return 3
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> object:
     s = wiring.settings()
     if args.command == "migrate":
         result: object = {"applied": apply_migrations(wiring.database_url())}
     elif args.command == "sweep":
-        result = recovery.sweep(
+        swept = recovery.sweep(
             wiring.repository(),
             wiring.queue(),
             wiring.outbox(),
@@ -47,10 +68,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m chalicelib.cli") 
             dead_letters=wiring.dead_letters(),
             lost_seconds=s.sweep_lost_seconds if args.lost_seconds is None else args.lost_seconds,
         )
+        swept["open_too_long"] = watch.open_too_long(wiring.open_payouts(), s.open_payout_alarm_seconds)
+        result = swept
     else:
         result = recovery.redrive(wiring.repository(), wiring.queue(), wiring.dead_letters(), args.batch_id)
-    sys.stdout.write(json.dumps(result) + "\n")
-    return 0
+    return result
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ class Settings:
     sweep_grace_seconds: int
     sweep_stale_seconds: int
     sweep_lost_seconds: int
+    open_payout_alarm_seconds: int
     sweep_limit: int
     efi_base_url: str
     efi_secret_arn: str
@@ -102,6 +103,7 @@ class Settings:
             # lost them, a purge), payouts untouched this long are re-sent at once: two settle
             # timeouts, so none still being settled is picked.
             sweep_lost_seconds=int(e.get("SWEEP_LOST_SECONDS", "60")),
+            open_payout_alarm_seconds=int(e.get("OPEN_PAYOUT_ALARM_SECONDS", "3600")),
             sweep_limit=int(e.get("SWEEP_LIMIT", "5000")),
             # PIX_PROVIDER=efi: the API host (homologation or production), and the account's certificate and
             # credentials: one Secrets Manager secret on AWS (takes precedence), else files (PEM, credentials.json).

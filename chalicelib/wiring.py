@@ -12,6 +12,7 @@ from botocore.config import Config
 from .adapters.database import Database
 from .adapters.fanout_queue import FanoutQueue
 from .adapters.locks import PayoutLocks
+from .adapters.open_payouts import OpenPayouts
 from .adapters.outbox import Outbox
 from .adapters.postgres import PayoutRepository
 from .adapters.reconcile_queries import ReconcileQueries
@@ -207,6 +208,10 @@ def provider_sends() -> EfiSends:
     from .adapters.efi.listing import EfiSends
 
     return once("provider_sends", lambda: EfiSends(efi_provider()))
+
+
+def open_payouts() -> OpenPayouts:
+    return once("open_payouts", lambda: OpenPayouts(database()))
 
 
 def reconcile_queries() -> ReconcileQueries:

@@ -31,6 +31,10 @@ from pathlib import Path
 from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: the project's modules (infra.*, chalicelib.*) import from the root
+    sys.path.insert(0, str(ROOT))
+from infra.parameters import from_environment  # noqa: E402
+
 STACK_DIR = ROOT / ".stack"
 PGDATA = STACK_DIR / "pgdata"
 APP_VENV = ROOT / ".venv"
@@ -68,6 +72,7 @@ OUT_FILES = {
     "fanout_url": STACK_DIR / "fanout_url",
     "lock_table": STACK_DIR / "lock_table",
     "api_key": STACK_DIR / "api_key",
+    "endpoint_url": STACK_DIR / "endpoint_url",
 }
 
 TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
@@ -554,7 +559,7 @@ def _wait_stack(cfn, since: float, timeout: float = 600) -> str:
             return status
         time.sleep(0.5)
     _print_events(cfn, since)
-    die(f"stack {STACK_NAME} still in progress after {timeout} s")
+    die(f"stack {TARGET['stack']} still in progress after {timeout} s")
 
 
 def _api_body(template: dict):
@@ -608,7 +613,7 @@ def _run_stack_op(cfn, op: str, args: dict) -> bool:
     want = "CREATE_COMPLETE" if op == "create" else "UPDATE_COMPLETE"
     final = _wait_stack(cfn, since)
     if final != want:
-        print(f"[stack] stack {STACK_NAME} ended {final}; events:", file=sys.stderr)
+        print(f"[stack] stack {TARGET['stack']} ended {final}; events:", file=sys.stderr)
         _print_events(cfn, since)
         die(f"deploy failed ({final})")
     return True
@@ -619,10 +624,10 @@ def deploy(database_url: str) -> dict[str, str]:
     cfn = aws("cloudformation")
     status = _stack_status(cfn)
     if status and status.endswith("_IN_PROGRESS"):
-        log(f"cloudformation: {STACK_NAME} is {status}; waiting")
+        log(f"cloudformation: {TARGET['stack']} is {status}; waiting")
         status = _wait_stack(cfn, time.time())
     if status in UNUSABLE:
-        log(f"cloudformation: {STACK_NAME} is {status}; deleting it first")
+        log(f"cloudformation: {TARGET['stack']} is {status}; deleting it first")
         cfn.delete_stack(StackName=TARGET["stack"])
         _wait_stack(cfn, time.time())
         status = None
@@ -630,12 +635,13 @@ def deploy(database_url: str) -> dict[str, str]:
         status = None
 
     if status is None:
-        log(f"cloudformation: creating stack {STACK_NAME}")
+        log(f"cloudformation: creating stack {TARGET['stack']}")
         _run_stack_op(cfn, "create", _stack_args(template, database_url, TARGET["api_id"]))
         log("cloudformation: CREATE_COMPLETE")
+        TARGET["changed"] = True
         return _outputs(cfn)
 
-    log(f"cloudformation: updating stack {STACK_NAME} (was {status})")
+    log(f"cloudformation: updating stack {TARGET['stack']} (was {status})")
     previous = _deployed_template(cfn)
     if TARGET["api_id"] and previous is not None and _api_body(previous) != _api_body(template):
         # MiniStack replaces a REST API whose OpenAPI Body changed by creating
@@ -647,10 +653,8 @@ def deploy(database_url: str) -> dict[str, str]:
         interim = json.loads(json.dumps(template))
         _api_body(interim)["x-pix-stack-repin"] = str(time.time_ns())
         _run_stack_op(cfn, "update", _stack_args(interim, database_url, ""))
-    if _run_stack_op(cfn, "update", _stack_args(template, database_url, TARGET["api_id"])):
-        log("cloudformation: UPDATE_COMPLETE")
-    else:
-        log("cloudformation: no changes")
+    TARGET["changed"] = _run_stack_op(cfn, "update", _stack_args(template, database_url, TARGET["api_id"]))
+    log("cloudformation: UPDATE_COMPLETE" if TARGET["changed"] else "cloudformation: no changes")
     return _outputs(cfn)
 
 
@@ -664,6 +668,8 @@ def ensure_ttl(template_path: Path) -> None:
             continue
         props = res.get("Properties", {})
         spec, name = props.get("TimeToLiveSpecification"), props.get("TableName")
+        if isinstance(name, dict) and isinstance(name.get("Fn::Sub"), str):  # named after the stack
+            name = name["Fn::Sub"].replace("${AWS::StackName}", TARGET["stack"])
         if not spec or not spec.get("Enabled") or not isinstance(name, str):
             continue
         ddb = ddb or aws("dynamodb")
@@ -723,14 +729,20 @@ def cmd_up(_args=None) -> int:
     write(OUT_FILES["database_url"], database_url)
     migrate(database_url)
     ministack_up()
-    chalice_package()
-    # A local webhook receiver listens on plain http at 127.0.0.1; `deploy` (AWS, LocalStack) keeps it off.
+    write(OUT_FILES["endpoint_url"], ENDPOINT)
+    # A local webhook receiver listens on plain http at 127.0.0.1: on here unless the environment says
+    # otherwise; `deploy` (AWS, LocalStack) keeps the template's default, off.
     TARGET["parameters"]["WebhooksAllowHttpLoopback"] = "true"
+    # The settings of the README's table set in this environment; unchanged ones leave the stack as it is.
+    TARGET["parameters"].update(from_environment(os.environ))
+    chalice_package()
     outputs = deploy(database_url)
     ensure_ttl(BUILD_DIR / "sam.json")
     api_id = outputs.get("ApiId") or outputs.get("RestAPIId")
     if not api_id:
         die(f"stack has no ApiId output: {outputs}")
+    if TARGET.get("changed"):  # gateway responses apply from the stage's next deployment
+        aws("apigateway").create_deployment(restApiId=api_id, stageName=API_STAGE)
     api_url = api_url_for(api_id)
     write(OUT_FILES["api_url"], api_url)
     write(OUT_FILES["queue_url"], outputs.get("QueueUrl", ""))
@@ -778,42 +790,6 @@ def cmd_serve(_args=None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         cmd_down()
-    return 0
-
-
-def cmd_deploy(args) -> int:
-    """Package and deploy the same template to LocalStack (--endpoint) or to AWS (no --endpoint)."""
-    t0 = time.monotonic()
-    TARGET.update(
-        endpoint=args.endpoint, region=args.region, emulator=bool(args.endpoint), stack=args.stack_name, api_id=""
-    )
-    if args.endpoint:
-        TARGET["bucket"] = args.bucket or ARTIFACT_BUCKET
-    else:
-        if not args.bucket:
-            account = aws("sts").get_caller_identity()["Account"]
-            args.bucket = f"pix-payouts-artifacts-{account}-{args.region}"
-        TARGET["bucket"] = args.bucket
-    if args.subnet_ids:
-        TARGET["parameters"].update(SubnetIds=args.subnet_ids, SecurityGroupIds=args.security_group_ids or "")
-    if not (args.database_url or args.database_secret_arn):
-        die("give --database-url or --database-secret-arn")
-    if args.database_secret_arn:
-        TARGET["parameters"]["DatabaseSecretArn"] = args.database_secret_arn
-    if not args.skip_migrations:
-        url = args.migrate_url or args.database_url
-        if not url:
-            sys.path.insert(0, str(ROOT))
-            from chalicelib.adapters.secrets import database_url_from_secret
-
-            url = database_url_from_secret(aws("secretsmanager"), args.database_secret_arn)
-        migrate(url)
-    chalice_package(args.chalice_stage)
-    outputs = deploy(args.database_url)
-    log(f"deployed {TARGET['stack']} in {time.monotonic() - t0:.1f} s")
-    for key in ("EndpointURL", "ApiKeyId", "QueueUrl", "DlqUrl", "FanoutQueueUrl", "LockTable"):
-        if key in outputs:
-            print(f"{key}: {outputs[key]}")
     return 0
 
 
@@ -866,7 +842,7 @@ def cmd_status(_args=None) -> int:
             status = _stack_status(aws("cloudformation"))
         except Exception as exc:
             status = f"error: {exc}"
-        print(f"stack      : {STACK_NAME} {status or 'not deployed'}")
+        print(f"stack      : {TARGET['stack']} {status or 'not deployed'}")
         ok = ok and status in TERMINAL_OK
     else:
         print(f"ministack  : not running{' (stale pid file)' if pid else ''}")
@@ -884,6 +860,11 @@ def cmd_status(_args=None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["deploy"]:
+        from infra import deploy
+
+        return deploy.main(words[1:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     for name, fn, help_ in (
@@ -901,26 +882,8 @@ def main(argv: list[str] | None = None) -> int:
                 action="store_true",
                 help="also stop the pgserver on .stack/pgdata when something else started it",
             )
-    dep = sub.add_parser("deploy", help="deploy the same template to LocalStack (--endpoint) or AWS")
-    dep.set_defaults(func=cmd_deploy)
-    dep.add_argument("--database-url", default="", help="PostgreSQL URL the functions connect to")
-    dep.add_argument(
-        "--database-secret-arn",
-        default="",
-        help="AWS: Secrets Manager secret with the database credentials (instead of --database-url)",
-    )
-    dep.add_argument("--endpoint", help="emulator endpoint, e.g. http://127.0.0.1:4566 for LocalStack; omit for AWS")
-    dep.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", REGION))
-    dep.add_argument("--stack-name", default=STACK_NAME)
-    dep.add_argument("--chalice-stage", default="dev", help="stage in .chalice/config.json")
-    dep.add_argument("--bucket", help="artifact bucket (created if missing); AWS default: per account and region")
-    dep.add_argument("--subnet-ids", default="", help="comma-separated subnets: run the functions in a VPC")
-    dep.add_argument("--security-group-ids", default="", help="comma-separated security groups for --subnet-ids")
-    dep.add_argument(
-        "--skip-migrations",
-        action="store_true",
-        help="the database is not reachable from here; apply migrations from inside its network",
-    )
+    # `deploy` has its own module and options (infra/deploy.py); listed here for --help.
+    sub.add_parser("deploy", help="deploy the same template to LocalStack (--endpoint) or AWS (deploy --help)")
     args = parser.parse_args(argv)
     return args.func(args)
 

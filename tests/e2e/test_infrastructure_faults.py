@@ -276,8 +276,8 @@ def test_a_clean_down_and_up_keeps_the_emulator_s_queues_and_the_stack(stack):
     probe = queues.create_queue(QueueName=unique("persist"))["QueueUrl"]
     queues.send_message(QueueUrl=probe, MessageBody="kept")
     key = stack.api_key
-    stack_py("down")
-    stack_py("up")
+    for target in ("down", "up"):  # as the README shows them
+        subprocess.run(["make", "--no-print-directory", target], cwd=ROOT, check=True, capture_output=True, timeout=600)
     msgs = queues.receive_message(QueueUrl=probe, WaitTimeSeconds=1).get("Messages", [])
     assert [m["Body"] for m in msgs] == ["kept"]
     assert stack.api_key == key  # the same deployed stack, not a new one

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -82,3 +83,13 @@ def test_the_stack_serves_the_packaged_openapi_document(stack: Any) -> None:
     assert resp.status_code == 200
     assert resp.headers["Content-Type"].startswith("application/json")
     assert resp.json() == json.loads(PACKAGED_DOCUMENT.read_text(encoding="utf-8"))
+
+
+def test_the_document_s_server_is_the_running_stack(stack: Any) -> None:
+    # OpenAPI resolves a relative server URL against the document's own address (RFC 3986), as Swagger UI does.
+    document_url = stack.url("/openapi.json")
+    (server,) = stack.get("/openapi.json").json()["servers"]
+    base = urljoin(document_url, server["url"]).rstrip("/")
+    assert base == stack.api_url.rstrip("/")
+    assert requests.get(f"{base}/health", timeout=30).status_code == 200
+    assert requests.get(f"{base}/batches?limit=1", headers={"x-api-key": stack.api_key}, timeout=30).status_code == 200

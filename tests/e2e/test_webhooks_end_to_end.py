@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
-import sys
 import time
 from typing import Any
 
@@ -15,6 +15,7 @@ import requests
 
 from tests.e2e.conftest import ROOT
 from tests.e2e.test_payouts_end_to_end import post, wait_until_settled
+from tests.e2e.test_readme_commands import block_with, sh
 from tests.integration.helpers import seed_batch
 from tests.webhook_receiver import Receiver
 
@@ -34,22 +35,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def readme_webhook_commands(port: int) -> tuple[str, str]:
+    """The README's Webhooks block: its registering curl lines and its receiver line, on `port` instead of 8000."""
+    block = block_with('curl -s -X POST "$API/webhook-endpoints"').replace("8000", str(port))
+    lines = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    (serve,) = [line for line in lines if "examples/webhook_receiver.py" in line]
+    return "\n".join(line for line in lines if line != serve), serve
+
+
 def test_the_seed_batch_is_told_to_a_local_receiver_every_signature_valid(stack):
     receiver = Receiver()
     resp = stack.post("/webhook-endpoints", json.dumps({"url": receiver.url, "events": ALL_EVENTS}))
     assert resp.status_code == 201, resp.text
     endpoint = resp.json()
-    # The README's receiver, as the README runs it, on a second endpoint.
+    # The README's two commands, as it shows them but on a free port: curl registers a second endpoint, and
+    # examples/webhook_receiver.py serves it with the secret curl printed.
     port = free_port()
-    resp = stack.post("/webhook-endpoints", json.dumps({"url": f"http://127.0.0.1:{port}/", "events": ALL_EVENTS}))
-    assert resp.status_code == 201, resp.text
-    example = resp.json()
+    register, serve = readme_webhook_commands(port)
+    done = sh(register)
+    assert done.returncode == 0, done.stderr
+    example = json.loads(done.stdout)
     readme_receiver = subprocess.Popen(
-        [sys.executable, "examples/webhook_receiver.py", str(port)],
+        ["bash", "-c", serve.replace("whsec_...", example["secret"])],
         cwd=ROOT,
-        env={**os.environ, "WEBHOOK_SECRET": example["secret"]},
         stdout=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     try:
         body = seed_batch()
@@ -77,7 +88,7 @@ def test_the_seed_batch_is_told_to_a_local_receiver_every_signature_valid(stack)
         delete(stack, f"/webhook-endpoints/{endpoint['id']}")
         delete(stack, f"/webhook-endpoints/{example['id']}")
         receiver.close()
-        readme_receiver.terminate()
+        os.killpg(readme_receiver.pid, signal.SIGTERM)
     printed = [line.split() for line in readme_receiver.communicate(timeout=10)[0].splitlines()]
     assert sorted(p[0] for p in printed if p[1] == body["batch_id"]) == expected
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,6 +20,8 @@ from moto import mock_aws
 
 from chalicelib import wiring
 from tests.integration.psp import connect, start_psp  # noqa: F401 - fixtures for every integration module
+
+ROOT = Path(__file__).resolve().parents[2]
 
 REGION = "us-east-1"
 
@@ -139,3 +145,24 @@ def service_logs() -> Iterator[io.StringIO]:
     logger._logger.addHandler(handler)  # Powertools exposes no public hook for extra handlers
     yield buf
     logger._logger.removeHandler(handler)
+
+
+# The CloudFormation template every target deploys, as Chalice packages it (read by the template tests).
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("package")
+    chalice = Path(sys.executable).parent / "chalice"
+    subprocess.run(
+        [str(chalice), "package", "--merge-template", "infra/template.json", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    return out / "sam.json"
+
+
+@pytest.fixture(scope="session")
+def template(packaged: Path) -> dict[str, Any]:
+    return json.loads(packaged.read_text())

@@ -90,12 +90,10 @@ def books(aws: dict[str, Any], start_psp: Any, monkeypatch: pytest.MonkeyPatch) 
 
 
 def reconcile_cli(since: datetime, until: datetime) -> subprocess.CompletedProcess[str]:
-    """`python -m chalicelib.cli reconcile` as an operator runs it, configured by the environment."""
+    """`pix-payouts reconcile` as an operator runs it (the README's command), configured by the environment."""
     return subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "chalicelib.cli",
+            str(Path(sys.executable).with_name("pix-payouts")),
             "reconcile",
             "--since",
             since.isoformat(),

@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("package")
-    chalice = Path(sys.executable).parent / "chalice"
-    subprocess.run(
-        [str(chalice), "package", "--merge-template", "infra/template.json", str(out)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=300,
-        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
-    )
-    return out / "sam.json"
-
-
-@pytest.fixture(scope="module")
-def template(packaged: Path) -> dict[str, Any]:
-    return json.loads(packaged.read_text())
 
 
 def test_cfn_lint_finds_no_errors_or_warnings(packaged):
@@ -55,7 +33,8 @@ def test_the_settle_mapping_reports_partial_failures_and_caps_concurrency(templa
 def test_the_queue_redrives_to_the_dlq_and_outlasts_the_settle_timeout(template):
     queue = template["Resources"]["PayoutsQueue"]["Properties"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["PayoutsDLQ", "Arn"]}
-    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 3
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
+    assert template["Parameters"]["MaxReceiveCount"]["Default"] >= 3
     settle_timeout = template["Resources"]["Settle"]["Properties"]["Timeout"]
     assert queue["VisibilityTimeout"] >= 6 * settle_timeout  # AWS's advice for SQS-triggered functions
 
@@ -71,18 +50,45 @@ def test_the_fan_out_has_its_own_small_queue_one_wake_up_per_invocation_and_a_dl
     assert queue["VisibilityTimeout"] >= 6 * template["Resources"]["Fanout"]["Properties"]["Timeout"]
 
 
+def statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    """Every policy statement the role has: its own (Chalice's policy file) and the template's policies on it."""
+    resources = template["Resources"]
+    found = [s for p in resources[role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    for res in resources.values():
+        if res["Type"] == "AWS::IAM::Policy" and {"Ref": role} in res["Properties"]["Roles"]:
+            found += res["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
 def test_only_the_fan_out_and_the_sweeper_may_send_payout_messages(template):
     def sends_to(role: str) -> set[str]:
         found: set[str] = set()
-        for policy in template["Resources"][role]["Properties"]["Policies"]:
-            for stmt in policy["PolicyDocument"]["Statement"]:
-                if "sqs:SendMessage" in stmt["Action"]:
-                    res = stmt["Resource"]
-                    found |= {r.rsplit(":", 1)[1] for r in (res if isinstance(res, list) else [res])}
+        for stmt in statements(template, role):
+            if "sqs:SendMessage" in stmt["Action"]:
+                res = stmt["Resource"]
+                found |= {r["Fn::GetAtt"][0] for r in (res if isinstance(res, list) else [res])}
         return found
 
-    assert sends_to("ApiHandlerRole") == {"payouts-fanout"}
-    assert sends_to("FanoutRole") == sends_to("SweeperRole") == {"payouts", "payouts-fanout"}
+    assert sends_to("ApiHandlerRole") == {"FanoutQueue"}
+    assert sends_to("FanoutRole") == sends_to("SweeperRole") == {"PayoutsQueue", "FanoutQueue"}
+
+
+def test_queue_and_table_names_are_the_stack_s_own_so_stacks_can_share_an_account(template):
+    resources = template["Resources"]
+    names = {
+        logical: res["Properties"].get("QueueName", res["Properties"].get("TableName"))
+        for logical, res in resources.items()
+        if res["Type"] in ("AWS::SQS::Queue", "AWS::DynamoDB::Table")
+    }
+    assert names == {
+        "PayoutsQueue": {"Fn::Sub": "${AWS::StackName}"},
+        "PayoutsDLQ": {"Fn::Sub": "${AWS::StackName}-dlq"},
+        "FanoutQueue": {"Fn::Sub": "${AWS::StackName}-fanout"},
+        "FanoutDLQ": {"Fn::Sub": "${AWS::StackName}-fanout-dlq"},
+        "IdempotencyTable": {"Fn::Sub": "${AWS::StackName}-locks"},
+        "WebhookDeliveriesQueue": {"Fn::Sub": "${AWS::StackName}-webhook-deliveries"},
+        "WebhookDeliveriesDLQ": {"Fn::Sub": "${AWS::StackName}-webhook-deliveries-dlq"},
+    }
 
 
 def test_every_function_gets_the_database_queue_and_lock_table(template):
@@ -105,15 +111,20 @@ def test_the_functions_know_the_queue_s_receive_limit(template):
     from chalicelib.settings import Settings
 
     limit = template["Resources"]["PayoutsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
-    assert Settings.from_env({}).max_receive_count == limit
+    assert limit == {"Ref": "MaxReceiveCount"}
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["MAX_RECEIVE_COUNT"] == limit
+    assert Settings.from_env({}).max_receive_count == template["Parameters"]["MaxReceiveCount"]["Default"]
 
 
 def test_no_policy_grants_every_action(template):
-    for name in ("ApiHandlerRole", "FanoutRole", "SettleRole", "DeadLettersRole", "SweeperRole", "ReconciliationRole"):
-        for policy in template["Resources"][name]["Properties"]["Policies"]:
-            for stmt in policy["PolicyDocument"]["Statement"]:
-                actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
-                assert not any(a == "*" or a.endswith(":*") for a in actions), (name, actions)
+    roles = ("ApiHandlerRole", "FanoutRole", "SettleRole", "DeadLettersRole", "SweeperRole", "ReconciliationRole")
+    for name in (*roles, "WebhookRelayRole", "WebhookDeliveriesRole"):
+        for stmt in statements(template, name):
+            actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+            assert not any(a == "*" or a.endswith(":*") for a in actions), (name, actions)
+            if any(a.startswith(("sqs:", "dynamodb:")) for a in actions):  # on this stack's own queues and table
+                res = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+                assert all(set(r) == {"Fn::GetAtt"} for r in res), (name, res)
 
 
 def test_reconciliation_runs_daily_at_three_utc_with_the_database_the_others_have(template):
@@ -125,3 +136,44 @@ def test_reconciliation_runs_daily_at_three_utc_with_the_database_the_others_hav
     assert {"Ref": "ReconciliationRole"} in resources["ReadDatabaseSecret"]["Properties"]["Roles"]
     role, sweepers = resources["ReconciliationRole"]["Properties"], resources["SweeperRole"]["Properties"]
     assert role["ManagedPolicyArns"] == sweepers["ManagedPolicyArns"]  # in a VPC, like every function
+
+
+def test_the_gateway_s_own_errors_use_the_service_s_error_shape(template):
+    responses = {
+        res["Properties"]["ResponseType"]: res["Properties"]
+        for res in template["Resources"].values()
+        if res["Type"] == "AWS::ApiGateway::GatewayResponse"
+    }
+    key, route = responses["INVALID_API_KEY"], responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert key["StatusCode"] == "403" and route["StatusCode"] == "404"
+    key_error = json.loads(key["ResponseTemplates"]["application/json"])["error"]
+    assert key_error["code"] == "forbidden" and "x-api-key" in key_error["message"]
+    assert json.loads(route["ResponseTemplates"]["application/json"])["error"]["code"] == "not_found"
+    assert all(r["RestApiId"] == {"Ref": "RestAPI"} for r in responses.values())
+
+
+def readme_settings() -> list[str]:
+    """The variables named in the first column of the README's configuration table."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    return [name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])]
+
+
+def test_every_setting_of_the_readme_reaches_the_functions_and_is_a_parameter_on_aws(template):
+    from chalicelib.settings import Settings
+    from infra.parameters import setting_parameters
+
+    names = readme_settings()
+    assert len(names) >= 25 and "SANDBOX_PIX_RULES" in names and "SANDBOX_PIX_LATENCY_MS" in names
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    from_stack = {"PAYOUTS_QUEUE_URL", "PAYOUTS_DLQ_URL", "FANOUT_QUEUE_URL", "IDEMPOTENCY_TABLE", "WEBHOOK_QUEUE_URL"}
+    by_option = {"DATABASE_URL": "DatabaseUrl", "DATABASE_SECRET_ARN": "DatabaseSecretArn"}
+    params = {**setting_parameters(), **by_option}
+    for name in names:
+        assert name in variables, name
+        if name not in from_stack:
+            assert variables[name] == {"Ref": params[name]} and params[name] in template["Parameters"], name
+    # each parameter's default is the service's own default, so an unset setting means the same everywhere
+    defaults = {name: str(template["Parameters"][param]["Default"]) for name, param in setting_parameters().items()}
+    assert Settings.from_env(defaults) == Settings.from_env({})

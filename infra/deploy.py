@@ -1,0 +1,138 @@
+"""`infra/stack.py deploy`: package the app and deploy its template to an emulator (--endpoint) or to AWS.
+
+Ends by printing the stack's outputs, `ApiUrl=<base url with the stage>` first and `ApiKeyId=<id>` second,
+each on its own line, so a script can read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from infra import stack
+from infra.parameters import from_environment
+
+CHALICE_CONFIG = stack.ROOT / ".chalice" / "config.json"
+# Printed after ApiUrl and ApiKeyId, when the stack has them.
+OTHER_OUTPUTS = ("QueueUrl", "DlqUrl", "FanoutQueueUrl", "LockTable")
+
+
+def parser() -> argparse.ArgumentParser:
+    dep = argparse.ArgumentParser(prog="infra/stack.py deploy", description=__doc__)
+    dep.add_argument("--database-url", default="", help="PostgreSQL URL the functions connect to")
+    dep.add_argument(
+        "--database-secret-arn",
+        default="",
+        help="AWS: Secrets Manager secret with the database credentials (instead of --database-url)",
+    )
+    dep.add_argument(
+        "--migrate-url",
+        default="",
+        help="PostgreSQL URL to apply the migrations through, when this machine reaches the database by another "
+        "address than the functions do (default: --database-url, else the secret's)",
+    )
+    dep.add_argument("--endpoint", help="emulator endpoint, e.g. http://127.0.0.1:4566 for LocalStack; omit for AWS")
+    dep.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", stack.REGION))
+    dep.add_argument("--stack-name", default=stack.STACK_NAME)
+    dep.add_argument("--chalice-stage", default="dev", help="stage in .chalice/config.json")
+    dep.add_argument("--bucket", help="artifact bucket (created if missing); AWS default: per account and region")
+    dep.add_argument("--subnet-ids", default="", help="comma-separated subnets: run the functions in a VPC")
+    dep.add_argument("--security-group-ids", default="", help="comma-separated security groups for --subnet-ids")
+    dep.add_argument(
+        "--skip-migrations",
+        action="store_true",
+        help="the database is not reachable from here; apply migrations from inside its network",
+    )
+    return dep
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    if not (args.database_url or args.database_secret_arn):
+        stack.die("give --database-url or --database-secret-arn", code=2)
+    if bool(args.subnet_ids) != bool(args.security_group_ids):
+        stack.die("give --subnet-ids and --security-group-ids together (or neither)", code=2)
+    t0 = time.monotonic()
+    stack.TARGET.update(
+        endpoint=args.endpoint,
+        region=args.region,
+        emulator=bool(args.endpoint),
+        stack=args.stack_name,
+        api_id="",
+        parameters=stack_parameters(args, os.environ),
+    )
+    stack.TARGET["bucket"] = artifact_bucket(args)
+    if not args.skip_migrations:
+        stack.migrate(migration_url(args))
+    stack.chalice_package(args.chalice_stage)
+    outputs = stack.deploy(args.database_url)
+    stack.ensure_ttl(stack.BUILD_DIR / "sam.json")
+    api_id = outputs.get("ApiId") or outputs.get("RestAPIId")
+    if not api_id:
+        stack.die(f"stack has no ApiId output: {sorted(outputs)}")
+    stage = api_stage(args.chalice_stage)
+    redeploy_stage(api_id, stage)
+    stack.log(f"deployed {args.stack_name} in {time.monotonic() - t0:.1f} s")
+    print(f"ApiUrl={api_url(outputs, api_id, stage)}", flush=True)
+    print(f"ApiKeyId={outputs.get('ApiKeyId', '')}", flush=True)
+    for key in OTHER_OUTPUTS:
+        if key in outputs:
+            print(f"{key}={outputs[key]}", flush=True)
+    return 0
+
+
+def stack_parameters(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
+    """Template parameters besides DatabaseUrl/LocalApiId: the settings set in the environment, the database
+    secret, and the VPC (AWS: functions that reach a private database)."""
+    params = from_environment(environ)
+    if args.database_secret_arn:
+        params["DatabaseSecretArn"] = args.database_secret_arn
+    if args.subnet_ids:
+        params.update(SubnetIds=args.subnet_ids, SecurityGroupIds=args.security_group_ids)
+    return params
+
+
+def artifact_bucket(args: argparse.Namespace) -> str:
+    """The bucket the code goes to (created on the first upload if missing): per account and region on AWS."""
+    if args.bucket:
+        return str(args.bucket)
+    if args.endpoint:
+        return stack.ARTIFACT_BUCKET
+    account = stack.aws("sts").get_caller_identity()["Account"]
+    return f"pix-payouts-artifacts-{account}-{args.region}"
+
+
+def migration_url(args: argparse.Namespace) -> str:
+    """Where migrations run: --migrate-url, else --database-url, else the URL in the database secret."""
+    if args.migrate_url or args.database_url:
+        return str(args.migrate_url or args.database_url)
+    from chalicelib.adapters.secrets import database_url_from_secret
+
+    return database_url_from_secret(stack.aws("secretsmanager"), args.database_secret_arn)
+
+
+def api_stage(chalice_stage: str) -> str:
+    config = json.loads(CHALICE_CONFIG.read_text())
+    stage_config = config.get("stages", {}).get(chalice_stage, {})
+    return str(stage_config.get("api_gateway_stage") or config.get("api_gateway_stage") or "api")
+
+
+def redeploy_stage(api_id: str, stage: str) -> None:
+    """A new deployment of the stage: gateway responses created with the stack apply only from the next one."""
+    stack.aws("apigateway").create_deployment(restApiId=api_id, stageName=stage, description="gateway responses")
+    stack.log(f"apigateway: stage {stage} redeployed")
+
+
+def api_url(outputs: Mapping[str, Any], api_id: str, stage: str) -> str:
+    if stack.TARGET["emulator"]:
+        return f"{str(stack.TARGET['endpoint']).rstrip('/')}/_aws/execute-api/{api_id}/{stage}"
+    return str(outputs.get("ApiUrl") or f"https://{api_id}.execute-api.{stack.TARGET['region']}.amazonaws.com/{stage}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
