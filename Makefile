@@ -63,7 +63,7 @@ test-e2e: install browser
 bench: install          ## benchmark on the embedded stack; prints a table, exit 0 even when a target is missed
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-lint: $(VENV)/.installed   ## ruff, ruff format, mypy (strict for app.py and chalicelib/)
+lint: $(VENV)/.installed   ## ruff, ruff format, mypy (strict for app.py, chalicelib/ and the stack tooling)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

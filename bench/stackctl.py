@@ -66,9 +66,9 @@ def restore(before: Before) -> None:
         _stack("down")
     elif not before.postgres and postgres_running():
         sys.path.insert(0, str(ROOT))
-        from infra import stack as infra_stack
+        from infra.stacklib.postgres import pg_down
 
-        infra_stack.pg_down()  # only stops a pgserver that `up` started
+        pg_down()  # only stops a pgserver that `up` started
 
 
 def settle_mapping_settings() -> dict[str, int]:

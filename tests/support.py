@@ -18,7 +18,7 @@ hostile_requests: Counter[str] = Counter()
 
 def server_url() -> str:
     """DATABASE_URL when given, else the embedded pgserver the stack uses (started if needed)."""
-    from infra.stack import pg_up
+    from infra.stacklib.postgres import pg_up
 
     return pg_up()
 

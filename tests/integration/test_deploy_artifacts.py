@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -13,30 +14,27 @@ import psycopg2
 import pytest
 from moto import mock_aws
 
-from infra import deploy, stack
+from infra.stacklib import deploy
+from infra.stacklib.layout import ARTIFACT_BUCKET, MERGE_TEMPLATE, ROOT
+from infra.stacklib.package import upload_artifacts
+from infra.stacklib.postgres import migrate
+from infra.stacklib.target import Target
 from tests.support import scratch_database
 
 ACCOUNT = "123456789012"  # moto's
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
+    """moto's AWS, and a deploy target on it (the bucket is set by the test that needs one)."""
     for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    for key, value in {
-        "endpoint": None,
-        "emulator": False,
-        "region": "eu-west-1",
-        "stack": "pix-aws",
-        "api_id": "",
-    }.items():
-        monkeypatch.setitem(stack.TARGET, key, value)
-    monkeypatch.setitem(stack.TARGET, "parameters", {})
+    target = Target(endpoint=None, region="eu-west-1", emulator=False, stack="pix-aws", api_id="", bucket="")
     with mock_aws():
-        yield
+        yield target
 
 
 def args(*argv: str) -> argparse.Namespace:
@@ -44,11 +42,11 @@ def args(*argv: str) -> argparse.Namespace:
 
 
 def test_on_aws_the_artifact_bucket_is_per_account_and_region_and_is_created_with_the_first_upload(
-    aws: None, tmp_path: Path
+    aws: Target, tmp_path: Path
 ) -> None:
     bucket = deploy.artifact_bucket(args("--database-url", "postgresql://db/x"))
     assert bucket == f"pix-payouts-artifacts-{ACCOUNT}-eu-west-1"
-    stack.TARGET["bucket"] = bucket
+    target = replace(aws, bucket=bucket)
     code = tmp_path / "deployment.zip"
     code.write_bytes(b"PK\x05\x06" + b"\0" * 18)
     template = {
@@ -57,7 +55,7 @@ def test_on_aws_the_artifact_bucket_is_per_account_and_region_and_is_created_wit
             "Other": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": str(code)}},
         }
     }
-    out = stack._upload_artifacts(template)
+    out = upload_artifacts(target, template)
     s3 = boto3.client("s3", region_name="eu-west-1")
     assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == "eu-west-1"
     where = out["Resources"]["Fn"]["Properties"]["CodeUri"]
@@ -65,27 +63,25 @@ def test_on_aws_the_artifact_bucket_is_per_account_and_region_and_is_created_wit
     assert out["Resources"]["Other"]["Properties"]["CodeUri"] == where  # one upload for both
     assert s3.get_object(Bucket=bucket, Key=where["Key"])["Body"].read() == code.read_bytes()
     # a second deploy finds the bucket and the object and uploads nothing new
-    stack._upload_artifacts(
-        {"Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": str(code)}}}}
+    upload_artifacts(
+        target, {"Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": str(code)}}}}
     )
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [where["Key"]]
 
 
-def test_an_emulator_deploy_uses_the_fixed_bucket_and_a_given_one_wins(aws: None) -> None:
-    assert (
-        deploy.artifact_bucket(args("--database-url", "x", "--endpoint", "http://127.0.0.1:1")) == stack.ARTIFACT_BUCKET
-    )
+def test_an_emulator_deploy_uses_the_fixed_bucket_and_a_given_one_wins(aws: Target) -> None:
+    assert deploy.artifact_bucket(args("--database-url", "x", "--endpoint", "http://127.0.0.1:1")) == ARTIFACT_BUCKET
     assert deploy.artifact_bucket(args("--database-url", "x", "--bucket", "mine")) == "mine"
 
 
-def test_migrations_run_through_the_database_secret_when_no_url_is_given(aws: None) -> None:
+def test_migrations_run_through_the_database_secret_when_no_url_is_given(aws: Target) -> None:
     with scratch_database("pix_deploy_secret", migrate=False) as url:
         arn = boto3.client("secretsmanager", region_name="eu-west-1").create_secret(
             Name="pix/db", SecretString=json.dumps({"url": url})
         )["ARN"]
         given = args("--database-secret-arn", arn)
         assert deploy.migration_url(given) == url
-        stack.migrate(deploy.migration_url(given))
+        migrate(deploy.migration_url(given))
         conn = psycopg2.connect(url)
         try:
             with conn.cursor() as cur:
@@ -93,7 +89,7 @@ def test_migrations_run_through_the_database_secret_when_no_url_is_given(aws: No
                 (applied,) = cur.fetchone()
         finally:
             conn.close()
-        assert applied == len(list((stack.ROOT / "chalicelib" / "migrations").glob("*.sql")))
+        assert applied == len(list((ROOT / "chalicelib" / "migrations").glob("*.sql")))
 
 
 def test_a_migrate_url_wins_over_the_database_url_which_wins_over_the_secret() -> None:
@@ -117,7 +113,7 @@ def test_the_secret_and_the_vpc_become_the_stack_s_parameters_with_the_settings_
         "SecurityGroupIds": "sg-1",
         "SandboxPixRules": "none",  # set; an empty PIX_PROVIDER keeps the template's default
     }
-    template = json.loads((stack.ROOT / "infra" / "template.json").read_text())
+    template = json.loads(MERGE_TEMPLATE.read_text())
     assert set(params) <= set(template["Parameters"])
     assert deploy.stack_parameters(args("--database-url", "x"), {}) == {}
 

@@ -162,7 +162,7 @@ def readme_settings() -> list[str]:
 
 def test_every_setting_of_the_readme_reaches_the_functions_and_is_a_parameter_on_aws(template):
     from chalicelib.settings import Settings
-    from infra.parameters import setting_parameters
+    from infra.stacklib.parameters import setting_parameters
 
     names = readme_settings()
     assert len(names) >= 25 and "SANDBOX_PIX_RULES" in names and "SANDBOX_PIX_LATENCY_MS" in names

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-MERGE_TEMPLATE = Path(__file__).resolve().parent / "template.json"
+from infra.stacklib.layout import MERGE_TEMPLATE
+
 # Given by their own options (`deploy --database-url`, `up`'s database), never read from the environment here.
 OWN_OPTIONS = frozenset({"DatabaseUrl", "DatabaseSecretArn", "LocalApiId", "SubnetIds", "SecurityGroupIds"})
 
@@ -16,10 +16,10 @@ def setting_parameters(template: Mapping[str, Any] | None = None) -> dict[str, s
     """Environment variable -> template parameter, for every function variable a parameter sets."""
     t = template if template is not None else json.loads(MERGE_TEMPLATE.read_text())
     variables = t["Globals"]["Function"]["Environment"]["Variables"]
-    found = {}
+    found: dict[str, str] = {}
     for name, value in variables.items():
         ref = value.get("Ref") if isinstance(value, dict) else None
-        if ref in t.get("Parameters", {}) and ref not in OWN_OPTIONS:
+        if isinstance(ref, str) and ref in t.get("Parameters", {}) and ref not in OWN_OPTIONS:
             found[name] = ref
     return found
 

@@ -14,10 +14,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from infra import stack
-from infra.parameters import from_environment
+from infra.stacklib.cloudformation import deploy, ensure_ttl
+from infra.stacklib.console import die, log
+from infra.stacklib.layout import ARTIFACT_BUCKET, BUILD_DIR, CHALICE_CONFIG, REGION, STACK_NAME
+from infra.stacklib.package import chalice_package
+from infra.stacklib.parameters import from_environment
+from infra.stacklib.postgres import migrate
+from infra.stacklib.target import Target, aws_client
 
-CHALICE_CONFIG = stack.ROOT / ".chalice" / "config.json"
 # Printed after ApiUrl and ApiKeyId, when the stack has them.
 OTHER_OUTPUTS = ("QueueUrl", "DlqUrl", "FanoutQueueUrl", "LockTable")
 
@@ -37,8 +41,8 @@ def parser() -> argparse.ArgumentParser:
         "address than the functions do (default: --database-url, else the secret's)",
     )
     dep.add_argument("--endpoint", help="emulator endpoint, e.g. http://127.0.0.1:4566 for LocalStack; omit for AWS")
-    dep.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", stack.REGION))
-    dep.add_argument("--stack-name", default=stack.STACK_NAME)
+    dep.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", REGION))
+    dep.add_argument("--stack-name", default=STACK_NAME)
     dep.add_argument("--chalice-stage", default="dev", help="stage in .chalice/config.json")
     dep.add_argument("--bucket", help="artifact bucket (created if missing); AWS default: per account and region")
     dep.add_argument("--subnet-ids", default="", help="comma-separated subnets: run the functions in a VPC")
@@ -54,36 +58,41 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     if not (args.database_url or args.database_secret_arn):
-        stack.die("give --database-url or --database-secret-arn", code=2)
+        die("give --database-url or --database-secret-arn", code=2)
     if bool(args.subnet_ids) != bool(args.security_group_ids):
-        stack.die("give --subnet-ids and --security-group-ids together (or neither)", code=2)
+        die("give --subnet-ids and --security-group-ids together (or neither)", code=2)
     t0 = time.monotonic()
-    stack.TARGET.update(
-        endpoint=args.endpoint,
-        region=args.region,
-        emulator=bool(args.endpoint),
-        stack=args.stack_name,
-        api_id="",
-        parameters=stack_parameters(args, os.environ),
-    )
-    stack.TARGET["bucket"] = artifact_bucket(args)
+    target = deploy_target(args, os.environ)
     if not args.skip_migrations:
-        stack.migrate(migration_url(args))
-    stack.chalice_package(args.chalice_stage)
-    outputs = stack.deploy(args.database_url)
-    stack.ensure_ttl(stack.BUILD_DIR / "sam.json")
+        migrate(migration_url(args))
+    chalice_package(target.region, args.chalice_stage)
+    outputs = deploy(target, args.database_url).outputs
+    ensure_ttl(target, BUILD_DIR / "sam.json")
     api_id = outputs.get("ApiId") or outputs.get("RestAPIId")
     if not api_id:
-        stack.die(f"stack has no ApiId output: {sorted(outputs)}")
+        die(f"stack has no ApiId output: {sorted(outputs)}")
     stage = api_stage(args.chalice_stage)
-    redeploy_stage(api_id, stage)
-    stack.log(f"deployed {args.stack_name} in {time.monotonic() - t0:.1f} s")
-    print(f"ApiUrl={api_url(outputs, api_id, stage)}", flush=True)
+    redeploy_stage(target, api_id, stage)
+    log(f"deployed {args.stack_name} in {time.monotonic() - t0:.1f} s")
+    print(f"ApiUrl={api_url(target, outputs, api_id, stage)}", flush=True)
     print(f"ApiKeyId={outputs.get('ApiKeyId', '')}", flush=True)
     for key in OTHER_OUTPUTS:
         if key in outputs:
             print(f"{key}={outputs[key]}", flush=True)
     return 0
+
+
+def deploy_target(args: argparse.Namespace, environ: Mapping[str, str]) -> Target:
+    """Where this deploy goes: the emulator at --endpoint, else AWS; the API id is the emulator's or AWS's pick."""
+    return Target(
+        endpoint=args.endpoint or None,
+        region=args.region,
+        emulator=bool(args.endpoint),
+        stack=args.stack_name,
+        api_id="",
+        bucket=artifact_bucket(args),
+        parameters=stack_parameters(args, environ),
+    )
 
 
 def stack_parameters(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
@@ -102,8 +111,8 @@ def artifact_bucket(args: argparse.Namespace) -> str:
     if args.bucket:
         return str(args.bucket)
     if args.endpoint:
-        return stack.ARTIFACT_BUCKET
-    account = stack.aws("sts").get_caller_identity()["Account"]
+        return ARTIFACT_BUCKET
+    account = aws_client("sts", None, args.region).get_caller_identity()["Account"]
     return f"pix-payouts-artifacts-{account}-{args.region}"
 
 
@@ -113,7 +122,8 @@ def migration_url(args: argparse.Namespace) -> str:
         return str(args.migrate_url or args.database_url)
     from chalicelib.adapters.secrets import database_url_from_secret
 
-    return database_url_from_secret(stack.aws("secretsmanager"), args.database_secret_arn)
+    secrets = aws_client("secretsmanager", args.endpoint or None, args.region)
+    return database_url_from_secret(secrets, args.database_secret_arn)
 
 
 def api_stage(chalice_stage: str) -> str:
@@ -122,16 +132,16 @@ def api_stage(chalice_stage: str) -> str:
     return str(stage_config.get("api_gateway_stage") or config.get("api_gateway_stage") or "api")
 
 
-def redeploy_stage(api_id: str, stage: str) -> None:
+def redeploy_stage(target: Target, api_id: str, stage: str) -> None:
     """A new deployment of the stage: gateway responses created with the stack apply only from the next one."""
-    stack.aws("apigateway").create_deployment(restApiId=api_id, stageName=stage, description="gateway responses")
-    stack.log(f"apigateway: stage {stage} redeployed")
+    target.client("apigateway").create_deployment(restApiId=api_id, stageName=stage, description="gateway responses")
+    log(f"apigateway: stage {stage} redeployed")
 
 
-def api_url(outputs: Mapping[str, Any], api_id: str, stage: str) -> str:
-    if stack.TARGET["emulator"]:
-        return f"{str(stack.TARGET['endpoint']).rstrip('/')}/_aws/execute-api/{api_id}/{stage}"
-    return str(outputs.get("ApiUrl") or f"https://{api_id}.execute-api.{stack.TARGET['region']}.amazonaws.com/{stage}")
+def api_url(target: Target, outputs: Mapping[str, Any], api_id: str, stage: str) -> str:
+    if target.emulator:
+        return f"{str(target.endpoint).rstrip('/')}/_aws/execute-api/{api_id}/{stage}"
+    return str(outputs.get("ApiUrl") or f"https://{api_id}.execute-api.{target.region}.amazonaws.com/{stage}")
 
 
 if __name__ == "__main__":
