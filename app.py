@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from chalice.app import Chalice, CloudWatchEvent, Cron, Rate, Request, Response, SQSEvent
 
 from chalicelib import wiring
+from chalicelib.adapters.dns import resolve
 from chalicelib.api.access_log import log_request
 from chalicelib.api.docs import ASSET_CACHE, ASSETS, docs_asset, docs_page
 from chalicelib.api.efi_webhook import handle as efi_webhook_handle
@@ -24,8 +25,9 @@ from chalicelib.domain.batch_request import parse_batch_request
 from chalicelib.domain.reconciliation import previous_utc_day
 from chalicelib.fanout_worker import handle_fanout_event
 from chalicelib.observability import flush_metrics, logger
-from chalicelib.services import batches, confirmations, paging, queries, recovery, watch
+from chalicelib.services import batches, confirmations, paging, queries, recovery, watch, webhooks
 from chalicelib.services.reconcile import reconcile
+from chalicelib.webhook_worker import handle_delivery_event, handle_relay
 from chalicelib.worker import handle_dead_letter_event, handle_settle_event
 
 # Chalice would otherwise configure the logger named after the app, which is the Powertools service
@@ -184,6 +186,71 @@ def efi_webhook() -> Response:
     )
 
 
+def _json_body() -> object:
+    raw = current_request().raw_body
+    return parse_json_body(raw.encode() if isinstance(raw, str) else raw, wiring.settings().max_body_bytes)
+
+
+@app.route("/webhook-endpoints", methods=["POST"], api_key_required=True)
+@handles_errors
+def create_webhook_endpoint() -> Response:
+    s = wiring.settings()
+    created = webhooks.create_endpoint(wiring.webhook_store(), _json_body(), resolve, s.webhooks_allow_http_loopback)
+    return json_response(created, 201, {"Location": f"/webhook-endpoints/{created['id']}"})
+
+
+@app.route("/webhook-endpoints", methods=["GET"], api_key_required=True)
+@handles_errors
+def list_webhook_endpoints() -> Response:
+    return json_response(webhooks.list_endpoints(wiring.webhook_store()), 200)
+
+
+@app.route("/webhook-endpoints/{endpoint_id}", methods=["GET"], api_key_required=True)
+@handles_errors
+def get_webhook_endpoint(endpoint_id: str) -> Response:
+    return json_response(webhooks.get_endpoint(wiring.webhook_store(), endpoint_id), 200)
+
+
+@app.route("/webhook-endpoints/{endpoint_id}", methods=["PATCH"], api_key_required=True)
+@handles_errors
+def update_webhook_endpoint(endpoint_id: str) -> Response:
+    s = wiring.settings()
+    updated = webhooks.update_endpoint(
+        wiring.webhook_store(), endpoint_id, _json_body(), resolve, s.webhooks_allow_http_loopback
+    )
+    return json_response(updated, 200)
+
+
+@app.route("/webhook-endpoints/{endpoint_id}", methods=["DELETE"], api_key_required=True)
+@handles_errors
+def delete_webhook_endpoint(endpoint_id: str) -> Response:
+    webhooks.delete_endpoint(wiring.webhook_store(), endpoint_id)
+    return Response(body="", status_code=204)
+
+
+@app.route("/webhook-endpoints/{endpoint_id}/rotate-secret", methods=["POST"], api_key_required=True)
+@handles_errors
+def rotate_webhook_secret(endpoint_id: str) -> Response:
+    overlap = wiring.settings().webhook_secret_overlap_seconds
+    return json_response(webhooks.rotate_secret(wiring.webhook_store(), endpoint_id, overlap), 200)
+
+
+@app.route("/webhook-endpoints/{endpoint_id}/deliveries", methods=["GET"], api_key_required=True)
+@handles_errors
+def list_webhook_deliveries(endpoint_id: str) -> Response:
+    params: Mapping[str, str] = current_request().query_params or {}
+    page = webhooks.list_deliveries(
+        wiring.webhook_store(), endpoint_id, paging.parse_limit(params.get("limit")), params.get("cursor")
+    )
+    return json_response(page, 200)
+
+
+@app.route("/events/{event_id}/redeliver", methods=["POST"], api_key_required=True)
+@handles_errors
+def redeliver_event(event_id: str) -> Response:
+    return json_response(webhooks.redeliver(wiring.webhook_store(), event_id), 202)
+
+
 @app.on_sqs_message(queue="payouts-fanout", batch_size=1)
 def fanout(event: SQSEvent) -> PartialItemFailureResponse:
     try:
@@ -245,6 +312,23 @@ def poll_confirmations(event: CloudWatchEvent) -> dict[str, object]:
                 concurrency=s.provider_concurrency,
             )
         )
+    finally:
+        flush_metrics()
+
+
+@app.on_sqs_message(queue="webhook-deliveries", batch_size=10)
+def webhook_deliveries(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
+    try:
+        return handle_delivery_event(event.to_dict(), event.context)
+    finally:
+        flush_metrics()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def webhook_relay(event: CloudWatchEvent) -> dict[str, int]:
+    """Every minute, and then polling for most of it: recorded events become deliveries on the queue."""
+    try:
+        return handle_relay(event.context)
     finally:
         flush_metrics()
 

@@ -78,6 +78,12 @@ def table(result: dict[str, Any]) -> str:
             f"   ratio {lat['ratio']:5.2f}  (target <= {TARGETS['settle_latency']})"
             f"  {verdict(lat['ratio'], TARGETS['settle_latency'])}   Efí at {lat['provider_latency_ms']} ms a call"
         )
+    hooks = result.get("webhooks")
+    if hooks:
+        lines.append(
+            f"webhooks {hooks['events']:>6} events  {hooks['seconds']:7.2f} s   settle {hooks['settle_seconds']:6.2f} s"
+            f"   ratio {hooks['ratio']:5.3f}  (target <= {hooks['target']})  {verdict(hooks['ratio'], hooks['target'])}"
+        )
     for point in result["scaling"]:
         per_k = point.get("seconds_per_1000", point["seconds"] * 1000 / point["items"])
         lines.append(f"scaling  {point['items']:>6} items   {point['seconds']:7.2f} s   {per_k:6.3f} s per 1,000 items")

@@ -21,6 +21,7 @@ from bench import floors, measure, procs, results, settle_latency, stackctl
 from bench.env import ROOT, STACK_DIR, Stack, client, connect, endpoint
 from bench.payloads import batch_body, new_run_id
 from bench.stats import per_thousand, percentile, ratio
+from bench.webhooks import measure_webhooks
 
 WARMUP_ITEMS = 200  # enough messages for a mapping to start all MaximumConcurrency workers
 
@@ -56,6 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=100,
         help="settle_latency: the local PSP answers every call after this long (0: skip the figure)",
     )
+    p.add_argument("--no-webhooks", action="store_true", help="leave out the webhooks figure")
     return p.parse_args(argv)
 
 
@@ -273,6 +275,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if seen != n:
         raise RuntimeError(f"page walk saw {seen} payouts, expected {n}")
 
+    webhooks = None
+    if not args.no_webhooks:
+        log(f"webhooks: a local receiver told every event of {n} items, settlement running")
+        webhooks = measure_webhooks(stack, db, run_id, n, args.timeout)
+        log(f"webhooks: last event {webhooks['seconds']:.2f} s after the last payout, ratio {webhooks['ratio']:.3f}")
+
     copy_s, send_s = ing_round["ingest_floor"]["copy_seconds"], ing_round["ingest_floor"]["send_seconds"]
     settle_s = settle_round["settle_seconds"]
     log(
@@ -341,6 +349,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ],
         },
         "scaling": scaling,
+        **({"webhooks": webhooks} if webhooks is not None else {}),
         "meta": {
             "run_id": run_id,
             "started_at": started.isoformat(timespec="seconds"),

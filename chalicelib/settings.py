@@ -49,6 +49,18 @@ class Settings:
     provider_concurrency: int
     poll_after_seconds: int
     poll_limit: int
+    webhook_queue_url: str = ""
+    webhooks_allow_http_loopback: bool = False
+    webhook_retry_schedule: str = ""
+    webhook_retry_jitter: float = 0.2
+    webhook_timeout_seconds: float = 10.0
+    webhook_relay_run_seconds: float = 0.0
+    webhook_relay_poll_seconds: float = 1.0
+    webhook_relay_batch: int = 500
+    webhook_requeue_seconds: int = 900
+    webhook_message_deliveries: int = 50
+    webhook_endpoint_concurrency: int = 8
+    webhook_secret_overlap_seconds: int = 86400
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -119,6 +131,29 @@ class Settings:
             # The poller asks about payouts awaiting the provider's confirmation this long (a lost webhook).
             poll_after_seconds=int(e.get("POLL_AFTER_SECONDS", "60")),
             poll_limit=int(e.get("POLL_LIMIT", "500")),
+            # Webhooks (README: Webhooks). The delivery queue; the relay puts due deliveries on it.
+            webhook_queue_url=e.get("WEBHOOK_QUEUE_URL", ""),
+            # Plain http (and https) to 127.0.0.1 for a local receiver: on in the embedded stack, off on AWS.
+            # Link-local and metadata addresses are refused whatever this says.
+            webhooks_allow_http_loopback=e.get("WEBHOOKS_ALLOW_HTTP_LOOPBACK", "false").lower() in ("1", "true", "yes"),
+            # Seconds before each retry of a failed delivery: 5 s, 30 s, 2 min, 10 min, 1 h, 3 h, 8 h, 12 h, 12 h
+            # (10 attempts over about 36 hours), each spread by +/- WEBHOOK_RETRY_JITTER.
+            webhook_retry_schedule=e.get("WEBHOOK_RETRY_SCHEDULE", "5,30,120,600,3600,10800,28800,43200,43200"),
+            webhook_retry_jitter=float(e.get("WEBHOOK_RETRY_JITTER", "0.2")),
+            webhook_timeout_seconds=float(e.get("WEBHOOK_TIMEOUT_SECONDS", "10")),
+            # The relay is started every minute and polls for this long (0: one pass), every poll interval: a
+            # minute, so one run hands over to the next (two at once share the work; its timeout is 90 s).
+            webhook_relay_run_seconds=float(e.get("WEBHOOK_RELAY_RUN_SECONDS", "60")),
+            webhook_relay_poll_seconds=float(e.get("WEBHOOK_RELAY_POLL_SECONDS", "0.5")),
+            webhook_relay_batch=int(e.get("WEBHOOK_RELAY_BATCH", "500")),
+            # A delivery on the queue this long without an attempt (its message was lost) is queued again.
+            webhook_requeue_seconds=int(e.get("WEBHOOK_REQUEUE_SECONDS", "900")),
+            # Deliveries to one endpoint per queue message, and POSTs in flight per endpoint in one invocation:
+            # 10,000 events go out as 200 messages, and a slow endpoint holds only its own threads.
+            webhook_message_deliveries=int(e.get("WEBHOOK_MESSAGE_DELIVERIES", "50")),
+            webhook_endpoint_concurrency=int(e.get("WEBHOOK_ENDPOINT_CONCURRENCY", "8")),
+            # After a rotation the old secret keeps signing beside the new one this long.
+            webhook_secret_overlap_seconds=int(e.get("WEBHOOK_SECRET_OVERLAP_SECONDS", "86400")),
         )
 
 

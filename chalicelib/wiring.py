@@ -21,6 +21,8 @@ from .adapters.secrets import database_url_from_secret, webhook_secret_from_secr
 from .adapters.sqs_queue import DeadLetters, PayoutQueue
 from .adapters.transitions import Transitions
 from .adapters.views import ReadModel
+from .adapters.webhook_queue import WebhookQueue
+from .adapters.webhook_store import WebhookStore
 from .domain.end_to_end import end_to_end_id_factory
 from .domain.provider import PixProvider
 from .settings import Settings, get_settings
@@ -28,6 +30,7 @@ from .settings import Settings, get_settings
 if TYPE_CHECKING:
     from .adapters.efi import EfiCredentials, EfiProvider
     from .adapters.efi.listing import EfiSends
+    from .adapters.webhook_sender import WebhookSender
     from .services.batches import FanoutPlan
 
 _cache: dict[str, Any] = {}
@@ -48,6 +51,8 @@ def reset() -> None:
             db.close()
     if _cache.get("efi_provider") is not None:
         _cache["efi_provider"].close()
+    if _cache.get("webhook_sender") is not None:
+        _cache["webhook_sender"].close()
     _cache.clear()
     get_settings.cache_clear()
 
@@ -227,3 +232,19 @@ def open_payouts() -> OpenPayouts:
 
 def reconcile_queries() -> ReconcileQueries:
     return once("reconcile_queries", lambda: ReconcileQueries(database()))
+
+
+def webhook_store() -> WebhookStore:
+    return once("webhook_store", lambda: WebhookStore(database()))
+
+
+def webhook_queue() -> WebhookQueue:
+    return once("webhook_queue", lambda: WebhookQueue(sqs(), settings().webhook_queue_url))
+
+
+def webhook_sender() -> WebhookSender:
+    # Imported on first use, like the Efí adapter: only the delivery function loads httpx for webhooks.
+    from .adapters.webhook_sender import WebhookSender
+
+    s = settings()
+    return once("webhook_sender", lambda: WebhookSender(s.webhook_timeout_seconds, s.webhooks_allow_http_loopback))

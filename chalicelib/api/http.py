@@ -19,6 +19,7 @@ from ..domain.errors import (
     PayloadTooLarge,
     Unavailable,
 )
+from ..domain.webhooks import InvalidEndpoint
 from ..observability import logger
 
 _STATUS: list[tuple[type[BaseException], int]] = [
@@ -28,6 +29,7 @@ _STATUS: list[tuple[type[BaseException], int]] = [
     (PayloadTooLarge, 413),
     (BatchTooLarge, 413),
     (InvalidBatch, 422),
+    (InvalidEndpoint, 422),
     (Unavailable, 503),
 ]
 
@@ -51,7 +53,7 @@ def error_response(exc: BaseException) -> Response:
         return json_response({"error": {"code": "internal_error", "message": "internal error"}}, 500)
     error: dict[str, Any] = {"code": getattr(exc, "code", "error"), "message": str(exc)}
     headers: dict[str, str] = {}
-    if isinstance(exc, InvalidBatch):
+    if isinstance(exc, InvalidBatch | InvalidEndpoint):
         error["problems"] = [p.as_dict() for p in exc.problems]
     elif isinstance(exc, Conflict):
         error["details"] = exc.details

@@ -91,6 +91,16 @@ class PayoutsApi:
     def find_payouts(self, **params: Any) -> dict[str, Any]:
         return self._call("GET", "/payouts", params=params).json()  # type: ignore[no-any-return]
 
+    def webhook_endpoints(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/webhook-endpoints").json()["webhook_endpoints"]  # type: ignore[no-any-return]
+
+    def add_webhook_endpoint(self, url: str, events: list[str], description: str) -> dict[str, Any]:
+        body = {"url": url, "events": events, "description": description}
+        return self._call("POST", "/webhook-endpoints", json=body).json()  # type: ignore[no-any-return]
+
+    def remove_webhook_endpoint(self, endpoint_id: str) -> None:
+        self._call("DELETE", f"/webhook-endpoints/{_segment(endpoint_id)}")
+
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = self.config.url + path
         try:

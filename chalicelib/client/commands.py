@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..domain.batch_request import MAX_ID_LENGTH, MAX_ITEMS_PER_BATCH, is_identifier
+from ..domain.webhooks import EVENT_TYPES as WEBHOOK_EVENTS
 from .api import ApiConfig, ApiRefused, ClientError, PayoutsApi
 from .csv_input import CsvError, read_payouts_csv
 from .output import (
@@ -26,6 +27,7 @@ from .output import (
     payout_table,
     problems_table,
     summary_table,
+    webhooks_table,
 )
 
 EXIT_OK, EXIT_FAILED_PAYOUTS, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_STOPPED_WAITING = 0, 1, 2, 3, 4
@@ -71,6 +73,19 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--csv", metavar="FILE", help="write the report as CSV to FILE ('-' for standard output)")
     payout = sub.add_parser("payout", help="one payout and its history, by payout id or by external_id")
     payout.add_argument("payout_id", metavar="ID")
+    hooks = sub.add_parser("webhooks", help="the webhook endpoints events are sent to: list, add, remove")
+    hooks_sub = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
+    hooks_sub.add_parser("list", help="every endpoint, its events and whether it is failing")
+    add = hooks_sub.add_parser("add", help="register an https endpoint; prints its signing secret, once")
+    add.add_argument("url", metavar="URL")
+    add.add_argument(
+        "--events",
+        default=",".join(WEBHOOK_EVENTS),
+        help=f"comma-separated event types (default: all of {', '.join(WEBHOOK_EVENTS)})",
+    )
+    add.add_argument("--description", default="", help="a note for people")
+    remove = hooks_sub.add_parser("remove", help="remove an endpoint and its delivery history")
+    remove.add_argument("endpoint_id", metavar="ID")
     for name, help_ in OPERATOR_COMMANDS.items():
         sub.add_parser(name, help=f"{help_} (pix-payouts {name} --help)", add_help=False)
     return p
@@ -86,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out, err = Console(highlight=False), Console(stderr=True, highlight=False)
     try:
         api = PayoutsApi(ApiConfig.from_environment())
-        handler = {"submit": submit, "status": status, "report": report, "payout": payout}[args.command]
+        handlers = {"submit": submit, "status": status, "report": report, "payout": payout, "webhooks": webhooks}
+        handler = handlers[args.command]
         return handler(api, args, out)
     except CsvError as exc:
         where = exc.where()
@@ -284,6 +300,24 @@ def payout(api: PayoutsApi, args: argparse.Namespace, out: Console) -> int:
     body = api.payout(payout_id)
     out.print(payout_table(body))
     out.print(history_table(body["history"]))
+    return EXIT_OK
+
+
+# -- webhooks ----------------------------------------------------------------------
+
+
+def webhooks(api: PayoutsApi, args: argparse.Namespace, out: Console) -> int:
+    if args.webhooks_command == "list":
+        out.print(webhooks_table(api.webhook_endpoints()))
+    elif args.webhooks_command == "add":
+        events = [e.strip() for e in args.events.split(",") if e.strip()]
+        created = api.add_webhook_endpoint(args.url, events, args.description)
+        out.print(webhooks_table([created]))
+        out.print("Signing secret (shown only now; verify deliveries with it, e.g. the standardwebhooks library):")
+        out.print(created["secret"], markup=False)
+    else:
+        api.remove_webhook_endpoint(args.endpoint_id)
+        out.print(f"Removed webhook endpoint {args.endpoint_id}.")
     return EXIT_OK
 
 

@@ -145,3 +145,14 @@ def history_table(history: Sequence[dict[str, Any]]) -> Table:
             h.get("detail", ""),
         )
     return table
+
+
+def webhooks_table(endpoints: Sequence[dict[str, Any]]) -> Table:
+    table = Table(title="Webhook endpoints")
+    for name in ("id", "url", "events", "state"):
+        table.add_column(name, overflow="fold")
+    for e in endpoints:
+        state = "failing since " + when(e["failing_since"]) if e["failing"] else "ok"
+        state = state if e["enabled"] else "disabled"
+        table.add_row(e["id"], e["url"], ", ".join(e["events"]), state)
+    return table

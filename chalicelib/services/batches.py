@@ -11,6 +11,7 @@ from ..adapters.fanout_queue import FanoutQueue
 from ..adapters.outbox import add_enqueue_tasks
 from ..adapters.pg_conflicts import after_conflict, is_retryable
 from ..adapters.postgres import PayoutRepository, is_external_id_race
+from ..adapters.webhook_store import add_batch_accepted
 from ..domain.batch_request import BatchRequest
 from ..domain.errors import Conflict, NotFound
 from ..domain.idempotency import batch_hash, plan_new_batch, replay_differences, truncate
@@ -18,6 +19,7 @@ from ..domain.payout_ids import new_payout_ids
 from ..domain.payout_status import PayoutStatus
 from ..observability import count, logger
 from .fanout import plan_ranges
+from .webhooks import accepted_data
 
 # ASCII only: uuid.UUID() also takes "+", "_" and non-ASCII digits, which PostgreSQL then refuses.
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -127,6 +129,9 @@ def _write_batch(
         tx.insert_batch_items(request.batch_id, rows)
         ranges = plan_ranges(sorted(new_ids), fanout.range_items)
         outbox_ids = add_enqueue_tasks(tx.cursor, request.batch_id, ranges, fanout.grace_seconds)
+        # Beside the outbox records, in the same transaction: committed with the batch or not at all.
+        event_data = accepted_data(request.batch_id, [item.amount_cents for item in plan.new_items], len(duplicates))
+        add_batch_accepted(tx.cursor, request.batch_id, event_data, completed=not new_ids)
     count("BatchesAccepted")
     count("PayoutsAccepted", len(new_ids))
     count("DuplicateItems", len(duplicates))

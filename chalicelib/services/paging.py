@@ -73,6 +73,18 @@ def decode_payout_cursor(cursor: str) -> str:
     return payout_id
 
 
+def encode_attempt_cursor(attempt_id: int) -> str:
+    """A webhook delivery attempt (its attempt_id; the list runs newest first)."""
+    return _encode("a", str(attempt_id))
+
+
+def decode_attempt_cursor(cursor: str) -> int:
+    digits = _decode("a", cursor)
+    if not _is_ascii_number(digits, 19):
+        raise BadRequest(_BAD_CURSOR)
+    return int(digits)
+
+
 def _encode(kind: str, value: str) -> str:
     return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode().rstrip("=")
 

@@ -82,7 +82,10 @@ def cmd_up(_args: argparse.Namespace | None = None) -> int:
     # The local PSP first: its URL, files and webhook secret are settings of the functions (psp_process.py).
     psp_process.up(api_url_for(LOCAL_API_ID), log)
     # The settings of the README's table set in this environment; unchanged ones leave the stack as it is.
-    target = Target.embedded(parameters=from_environment({**os.environ, **psp_process.lambda_env()}))
+    # A local webhook receiver listens on plain http at 127.0.0.1: allowed here unless the environment says
+    # otherwise (`deploy`, for LocalStack and AWS, keeps the template's default, off).
+    parameters = {"WebhooksAllowHttpLoopback": "true", **from_environment({**os.environ, **psp_process.lambda_env()})}
+    target = Target.embedded(parameters=parameters)
     database_url = pg_up()
     write(OUT_FILES["database_url"], database_url)
     migrate(database_url)

@@ -42,6 +42,7 @@ def test_each_alarm_watches_this_stack_s_queue_or_function(stack):
     expected = {
         "dlq-not-empty": ("QueueName", queue_name("PayoutsDLQ")),
         "fanout-dlq-not-empty": ("QueueName", queue_name("FanoutDLQ")),
+        "webhook-deliveries-dlq-not-empty": ("QueueName", queue_name("WebhookDeliveriesDLQ")),
         "payouts-queue-oldest-message": ("QueueName", queue_name("PayoutsQueue")),
         "settle-errors": ("FunctionName", settle),
         "settle-throttles": ("FunctionName", settle),

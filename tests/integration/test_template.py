@@ -86,6 +86,8 @@ def test_queue_and_table_names_are_the_stack_s_own_so_stacks_can_share_an_accoun
         "FanoutQueue": {"Fn::Sub": "${AWS::StackName}-fanout"},
         "FanoutDLQ": {"Fn::Sub": "${AWS::StackName}-fanout-dlq"},
         "IdempotencyTable": {"Fn::Sub": "${AWS::StackName}-locks"},
+        "WebhookDeliveriesQueue": {"Fn::Sub": "${AWS::StackName}-webhook-deliveries"},
+        "WebhookDeliveriesDLQ": {"Fn::Sub": "${AWS::StackName}-webhook-deliveries-dlq"},
     }
 
 
@@ -116,7 +118,7 @@ def test_the_functions_know_the_queue_s_receive_limit(template):
 
 def test_no_policy_grants_every_action(template):
     roles = ("ApiHandlerRole", "FanoutRole", "SettleRole", "DeadLettersRole", "SweeperRole", "ReconciliationRole")
-    for name in (*roles, "PollConfirmationsRole"):
+    for name in (*roles, "WebhookRelayRole", "WebhookDeliveriesRole", "PollConfirmationsRole"):
         for stmt in statements(template, name):
             actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
             assert not any(a == "*" or a.endswith(":*") for a in actions), (name, actions)
@@ -183,7 +185,7 @@ def test_every_setting_of_the_readme_reaches_the_functions_and_is_a_parameter_on
     names = readme_settings()
     assert len(names) >= 25 and "SANDBOX_PIX_RULES" in names and "SANDBOX_PIX_LATENCY_MS" in names
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    from_stack = {"PAYOUTS_QUEUE_URL", "PAYOUTS_DLQ_URL", "FANOUT_QUEUE_URL", "IDEMPOTENCY_TABLE"}  # its own
+    from_stack = {"PAYOUTS_QUEUE_URL", "PAYOUTS_DLQ_URL", "FANOUT_QUEUE_URL", "IDEMPOTENCY_TABLE", "WEBHOOK_QUEUE_URL"}
     by_option = {"DATABASE_URL": "DatabaseUrl", "DATABASE_SECRET_ARN": "DatabaseSecretArn"}
     params = {**setting_parameters(), **by_option}
     for name in names:

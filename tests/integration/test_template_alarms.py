@@ -19,7 +19,11 @@ def dimension(props: dict[str, Any]) -> Any:
 
 def test_a_message_in_either_dead_letter_queue_alarms_at_once(template):
     found = alarms(template)
-    for alarm, queue in (("PayoutsDlqNotEmptyAlarm", "PayoutsDLQ"), ("FanoutDlqNotEmptyAlarm", "FanoutDLQ")):
+    for alarm, queue in (
+        ("PayoutsDlqNotEmptyAlarm", "PayoutsDLQ"),
+        ("FanoutDlqNotEmptyAlarm", "FanoutDLQ"),
+        ("WebhookDlqNotEmptyAlarm", "WebhookDeliveriesDLQ"),
+    ):
         props = found[alarm]
         assert (props["Namespace"], props["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
         assert dimension(props) == ("QueueName", {"Fn::GetAtt": [queue, "QueueName"]})
