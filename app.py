@@ -24,7 +24,7 @@ from chalicelib.api.http import (
 from chalicelib.domain.batch_request import parse_batch_request
 from chalicelib.domain.reconciliation import previous_utc_day
 from chalicelib.fanout_worker import handle_fanout_event
-from chalicelib.observability import flush_metrics, logger
+from chalicelib.observability import flush_metrics, logger, observed
 from chalicelib.services import batches, confirmations, paging, queries, recovery, watch, webhooks
 from chalicelib.services.reconcile import reconcile
 from chalicelib.webhook_worker import handle_delivery_event, handle_relay
@@ -44,6 +44,7 @@ def one_error_shape_and_a_log_line(event: Request, get_response: Callable[[Reque
         log_request(event, response, time.perf_counter() - started)
     finally:
         logger.remove_keys(["batch_id"])  # a warm container's next request starts without it
+        flush_metrics()  # what any route counted, published once per request
     return response
 
 
@@ -97,10 +98,7 @@ def submit_batch() -> Response:
     body = parse_json_body(raw.encode() if isinstance(raw, str) else raw, wiring.settings().max_body_bytes)
     request = parse_batch_request(body)
     logger.append_keys(batch_id=request.batch_id)  # on every line of this request; the middleware removes it
-    try:
-        submission = batches.submit_batch(wiring.repository(), wiring.fanout_plan(), request, wiring.new_e2e_id)
-    finally:
-        flush_metrics()
+    submission = batches.submit_batch(wiring.repository(), wiring.fanout_plan(), request, wiring.new_e2e_id)
     if submission.created:
         return json_response(submission.to_json(), 201, {"Location": f"/batches/{request.batch_id}"})
     return json_response(submission.to_json(), 200, {"Idempotent-Replayed": "true"})
@@ -252,88 +250,75 @@ def redeliver_event(event_id: str) -> Response:
 
 
 @app.on_sqs_message(queue="payouts-fanout", batch_size=1)
+@observed
 def fanout(event: SQSEvent) -> PartialItemFailureResponse:
-    try:
-        return handle_fanout_event(event.to_dict(), event.context)
-    finally:
-        flush_metrics()
+    return handle_fanout_event(event.to_dict(), event.context)
 
 
 @app.on_sqs_message(queue="payouts", batch_size=10)
+@observed
 def settle(event: SQSEvent) -> PartialItemFailureResponse:
-    try:
-        return handle_settle_event(event.to_dict(), event.context)
-    finally:
-        flush_metrics()
+    return handle_settle_event(event.to_dict(), event.context)
 
 
 @app.on_sqs_message(queue="payouts-dlq", batch_size=10)
+@observed
 def dead_letters(event: SQSEvent) -> PartialItemFailureResponse:
-    try:
-        return handle_dead_letter_event(event.to_dict(), event.context)
-    finally:
-        flush_metrics()
+    return handle_dead_letter_event(event.to_dict(), event.context)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
+@observed
 def sweeper(event: CloudWatchEvent) -> dict[str, int]:
     s = wiring.settings()
-    try:
-        report = recovery.sweep(
-            wiring.repository(),
-            wiring.queue(),
-            wiring.outbox(),
-            wiring.fanout_queue(),
-            grace_seconds=s.sweep_grace_seconds,
-            stale_seconds=s.sweep_stale_seconds,
-            limit=s.sweep_limit,
-            dead_letters=wiring.dead_letters(),
-            lost_seconds=s.sweep_lost_seconds,
-        )
-        report["open_too_long"] = watch.open_too_long(wiring.open_payouts(), s.open_payout_alarm_seconds)
-        return report
-    finally:
-        flush_metrics()
+    report = recovery.sweep(
+        wiring.repository(),
+        wiring.queue(),
+        wiring.outbox(),
+        wiring.fanout_queue(),
+        grace_seconds=s.sweep_grace_seconds,
+        stale_seconds=s.sweep_stale_seconds,
+        limit=s.sweep_limit,
+        dead_letters=wiring.dead_letters(),
+        lost_seconds=s.sweep_lost_seconds,
+    )
+    report["open_too_long"] = watch.open_too_long(wiring.open_payouts(), s.open_payout_alarm_seconds)
+    return report
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
+@observed
 def poll_confirmations(event: CloudWatchEvent) -> dict[str, object]:
     """Asks the provider about payouts it accepted and has not confirmed for a while (a lost webhook)."""
     s = wiring.settings()
     if s.pix_provider != "efi":
         return {"skipped": s.pix_provider}
-    try:
-        return dict(
-            confirmations.poll(
-                wiring.transitions(),
-                wiring.provider(),
-                older_than_seconds=s.poll_after_seconds,
-                limit=s.poll_limit,
-                concurrency=s.provider_concurrency,
-            )
+    return dict(
+        confirmations.poll(
+            wiring.transitions(),
+            wiring.provider(),
+            older_than_seconds=s.poll_after_seconds,
+            limit=s.poll_limit,
+            concurrency=s.provider_concurrency,
         )
-    finally:
-        flush_metrics()
+    )
 
 
 @app.on_sqs_message(queue="webhook-deliveries", batch_size=10)
+@observed
 def webhook_deliveries(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
-    try:
-        return handle_delivery_event(event.to_dict(), event.context)
-    finally:
-        flush_metrics()
+    return handle_delivery_event(event.to_dict(), event.context)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
+@observed
 def webhook_relay(event: CloudWatchEvent) -> dict[str, int]:
     """Every minute, and then polling for most of it: recorded events become deliveries on the queue."""
-    try:
-        return handle_relay(event.context)
-    finally:
-        flush_metrics()
+    return handle_relay(event.context)
 
 
 @app.schedule(Cron(0, 3, "*", "*", "?", "*"))
+@observed
 def reconciliation(event: CloudWatchEvent) -> dict[str, object]:
     """At 03:00 UTC: the provider's sends of the day before against our payouts (README: Reconciliation)."""
     provider = wiring.settings().pix_provider
@@ -342,9 +327,6 @@ def reconciliation(event: CloudWatchEvent) -> dict[str, object]:
             "reconciliation skipped: only PIX_PROVIDER=efi has a list to reconcile with", extra={"provider": provider}
         )
         return {"skipped": provider}
-    try:
-        # The event's time, not the clock's: a late or retried run still reconciles the day it was meant for.
-        since, until = previous_utc_day(datetime.fromisoformat(event.time))
-        return reconcile(wiring.provider_sends(), wiring.reconcile_queries(), since, until).summary()
-    finally:
-        flush_metrics()
+    # The event's time, not the clock's: a late or retried run still reconciles the day it was meant for.
+    since, until = previous_utc_day(datetime.fromisoformat(event.time))
+    return reconcile(wiring.provider_sends(), wiring.reconcile_queries(), since, until).summary()

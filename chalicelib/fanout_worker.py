@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import wiring
 from .domain.errors import Unavailable
-from .observability import logger
+from .observability import logger, per_message
 from .services.fanout import NotSent, StillLeased, fan_out
 
 # A fan-out that SQS or the database refused comes back this much later (then, after the queue's receive limit,
@@ -53,7 +53,9 @@ def handle_fanout_event(event: dict[str, Any], context: Any) -> PartialItemFailu
             raise
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=per_message(record_handler), processor=processor, context=context
+    )
 
 
 def _delay(record: SQSRecord, seconds: int) -> None:

@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import wiring
-from .observability import count, logger, metric_fields
+from .observability import correlated, count, logger, metric_fields, per_message
 from .services.recovery import StillInFlight, handle_dead_letter
 from .services.settlement import RetryLater, Settled, UnknownPayout, backoff_seconds, settle_payouts
 
@@ -100,12 +100,22 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> PartialItemFailu
     """Settle a batch of payout messages; only the messages to redeliver are returned as failures.
 
     The batch is handled as a whole (one lock call, one claim and one completion statement for
-    all its payouts), so Powertools' per-record BatchProcessor does not fit here.
+    all its payouts), so Powertools' per-record BatchProcessor does not fit here. A batch of one
+    message logs under its messageId as correlation_id; a larger one names its messages on the
+    summary line, and its per-payout lines name payout and batch.
     """
+    records = event.get("Records", [])
+    if len(records) == 1:
+        with correlated(str(records[0].get("messageId"))):
+            return _settle(records, context)
+    return _settle(records, context)
+
+
+def _settle(records: list[dict[str, Any]], context: Any) -> PartialItemFailureResponse:
     s = wiring.settings()
     failures: list[str] = []
     messages: dict[str, list[SQSRecord]] = defaultdict(list)
-    for record in (SQSRecord(r) for r in event.get("Records", [])):
+    for record in (SQSRecord(r) for r in records):
         try:
             messages[_payout_id(record)].append(record)
         except MalformedMessage:
@@ -165,11 +175,14 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> PartialItemFailu
         outcomes = dict.fromkeys(acquired, exc)
     done = time.perf_counter()
     settled: dict[str, list[str]] = defaultdict(list)
+    batch_ids: set[str] = set()
     infrastructure: dict[str, BaseException] = {}
     for payout_id in acquired:
         outcome = outcomes[payout_id]
         if isinstance(outcome, Settled):
             settled[outcome.outcome].append(payout_id)
+            if outcome.batch_id:
+                batch_ids.add(outcome.batch_id)
             continue
         if isinstance(outcome, UnknownPayout):
             # Messages leave only after their batch commits (the fan-out reads them from the database).
@@ -187,7 +200,15 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> PartialItemFailu
     timings = {"lock_ms": round((locked - started) * 1000, 1), "settle_ms": round((done - locked) * 1000, 1)}
     logger.info(
         "batch settled",
-        extra={**settled, "held": held, "failed_messages": len(failures), **timings, **metric_fields()},
+        extra={
+            **settled,
+            "batch_ids": sorted(batch_ids),
+            "held": held,
+            "failed_messages": len(failures),
+            "message_ids": [str(r.get("messageId")) for r in records] if len(records) > 1 else None,
+            **timings,
+            **metric_fields(),
+        },
     )
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
 
@@ -245,7 +266,9 @@ def _process(event: dict[str, Any], context: Any, record_handler: Any) -> Partia
     # A processor per event: it keeps per-batch state. Every failure is returned as
     # batchItemFailures, even when all fail, so the visibility delays set above stand.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=per_message(record_handler), processor=processor, context=context
+    )
 
 
 def handle_dead_letter_event(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..adapters.postgres import PayoutRepository, exhausted_reason
 from ..adapters.transitions import Transitions, Word
@@ -69,6 +69,8 @@ class Settled:
     # awaiting (already was), failed (rejected), exhausted, already_final
     outcome: str
     attempt: int = 0
+    # None when the payout was not claimed (unknown, already final, awaiting); for the logs, not for equality
+    batch_id: str | None = field(default=None, compare=False)
 
 
 Outcome = Settled | BaseException
@@ -167,6 +169,7 @@ def settle_payouts(
                 "payout rejected",
                 extra={
                     "payout_id": payout.payout_id,
+                    "batch_id": payout.batch_id,
                     "attempt": payout.attempts,
                     "code": answer.provider_code,
                     "pix_key": mask_pix_key(transfer.pix_key),
@@ -186,10 +189,11 @@ def settle_payouts(
     for word, decision in zip(words, decisions, strict=True):
         if decision is None or word.event in (PayoutEvent.NOTHING_SENT, PayoutEvent.OUTCOME_UNKNOWN):
             continue
-        outcomes[word.payout_id] = Settled(word.payout_id, _outcome(word, decision), word.attempt or 0)
+        batch_id = payouts[word.payout_id].batch_id if word.payout_id in payouts else None
+        outcomes[word.payout_id] = Settled(word.payout_id, _outcome(word, decision), word.attempt or 0, batch_id)
     for payout, transfer, error in errors:
         try:
-            outcomes[payout.payout_id] = _record_error(repo, transfer, payout.attempts, error, max_provider_attempts)
+            outcomes[payout.payout_id] = _record_error(repo, payout, transfer, error, max_provider_attempts)
         except Exception as exc:  # noqa: BLE001 - e.g. the database went away: this message comes back
             outcomes[payout.payout_id] = exc
     _count(outcomes)
@@ -260,15 +264,18 @@ def _outcome(word: Word, decision: Decision) -> str:
 
 def _ask_failed(payout: Payout, error: Exception) -> Outcome:
     if isinstance(error, ProviderError):
-        logger.warning("could not ask the provider", extra={"payout_id": payout.payout_id, "code": error.provider_code})
+        logger.warning(
+            "could not ask the provider",
+            extra={"payout_id": payout.payout_id, "batch_id": payout.batch_id, "code": error.provider_code},
+        )
         retry_after = error.retry_after_seconds if isinstance(error, ProviderThrottled) else None
         return RetryLater(payout.payout_id, max(1, payout.provider_failures), "ask failed", retry_after)
     return error
 
 
-def _record_error(repo: PayoutRepository, transfer: Transfer, attempt: int, error: Exception, budget: int) -> Outcome:
-    payout_id = transfer.payout_id
-    log: dict[str, object] = {"payout_id": payout_id, "attempt": attempt}
+def _record_error(repo: PayoutRepository, payout: Payout, transfer: Transfer, error: Exception, budget: int) -> Outcome:
+    payout_id, attempt = transfer.payout_id, payout.attempts
+    log: dict[str, object] = {"payout_id": payout_id, "batch_id": payout.batch_id, "attempt": attempt}
     if isinstance(error, ProviderThrottled):
         # The provider asked us to wait and took nothing: not a failure of this payout, no budget spent.
         logger.warning("provider throttled the send", extra={**log, "retry_after": error.retry_after_seconds})
@@ -282,7 +289,7 @@ def _record_error(repo: PayoutRepository, transfer: Transfer, attempt: int, erro
         log.update(event=event, code=error.provider_code, provider_failures=failures)
         if exhausted:
             logger.warning("payout failed: provider attempts exhausted", extra=log)
-            return Settled(payout_id, "exhausted", attempt)
+            return Settled(payout_id, "exhausted", attempt, payout.batch_id)
         logger.warning("settlement attempt failed", extra=log)
         return RetryLater(payout_id, max(1, failures), event)
     return error  # not the provider's answer (e.g. our database): the message comes back, nothing spent
