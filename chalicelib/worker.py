@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 import uuid
 from collections import defaultdict
@@ -29,11 +28,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import wiring
+from .domain.uuids import is_uuid
 from .observability import correlated, count, logger, metric_fields, per_message
 from .services.recovery import StillInFlight, handle_dead_letter
 from .services.settlement import RetryLater, Settled, UnknownPayout, backoff_seconds, settle_payouts
-
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class MalformedMessage(Exception):
@@ -47,7 +45,7 @@ def _payout_id(record: SQSRecord) -> str:
     except (ValueError, TypeError, KeyError) as exc:
         raise MalformedMessage(f"message {record.message_id} names no payout") from exc
     # Checked here, not by the database: one bad id must not fail the statement for a whole batch.
-    if not isinstance(payout_id, str) or not _UUID.fullmatch(payout_id):
+    if not isinstance(payout_id, str) or not is_uuid(payout_id):
         raise MalformedMessage(f"message {record.message_id} names no payout")
     return payout_id
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..domain.batch_request import MAX_ID_LENGTH, MAX_ITEMS_PER_BATCH, is_identifier
+from ..domain.uuids import is_any_case_uuid
 from ..domain.webhooks import EVENT_TYPES as WEBHOOK_EVENTS
 from .api import ApiConfig, ApiRefused, ClientError, PayoutsApi
 from .csv_input import CsvError, read_payouts_csv
@@ -42,7 +42,6 @@ OPERATOR_COMMANDS = {
     "dlq-redrive": "operator: reopen RETRIES_EXHAUSTED payouts, move dead letters back",
     "reconcile": "operator: compare the provider's sends in a window with our payouts",
 }
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 POLL_SECONDS = 1.0
 # The report and the failures table show at most this many lines; the CSV has them all.
 SHOWN_LINES = 50
@@ -290,7 +289,7 @@ def report(api: PayoutsApi, args: argparse.Namespace, out: Console) -> int:
 
 def payout(api: PayoutsApi, args: argparse.Namespace, out: Console) -> int:
     payout_id = args.payout_id
-    if not _UUID.fullmatch(payout_id):
+    if not is_any_case_uuid(payout_id):
         if not is_identifier(payout_id):
             raise ClientError(f"{payout_id!r} is neither a payout id (a UUID) nor an external_id.")
         found = api.find_payouts(external_id=payout_id)["payouts"]

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .uuids import is_uuid
+
 MAX_KEY_LENGTH = 77
 
 # Explicit [0-9] rather than \d everywhere: \d also matches non-ASCII digits
 # such as Arabic-Indic ones, which int() would then silently accept.
-_EVP_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _E164_RE = re.compile(r"\+[1-9][0-9][0-9]{1,14}")
 _DIGITS_RE = re.compile(r"[0-9]+")
 _ALNUM_CNPJ_RE = re.compile(r"[0-9A-Z]{12}[0-9]{2}")
@@ -73,7 +74,7 @@ def parse_pix_key(raw: str) -> PixKey:
         raise InvalidPixKey(f"pix key is longer than {MAX_KEY_LENGTH} characters")
 
     lowered = text.lower()
-    if text.isascii() and _EVP_RE.fullmatch(lowered):
+    if text.isascii() and is_uuid(lowered):
         return PixKey(PixKeyType.EVP, lowered)
     if "@" in text:
         return PixKey(PixKeyType.EMAIL, _normalise_email(text))

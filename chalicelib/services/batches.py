@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +16,11 @@ from ..domain.errors import Conflict, NotFound
 from ..domain.idempotency import batch_hash, plan_new_batch, replay_differences, truncate
 from ..domain.payout_ids import new_payout_ids
 from ..domain.payout_status import PayoutStatus
+from ..domain.uuids import is_any_case_uuid
 from ..observability import count, logger
 from .fanout import plan_ranges
 from .webhooks import accepted_data
 
-# ASCII only: uuid.UUID() also takes "+", "_" and non-ASCII digits, which PostgreSQL then refuses.
-_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # A concurrent batch can take one of our external_ids between our read and our COPY;
 # the loser re-plans (the item becomes a duplicate or a conflict). Three rounds is plenty.
 _RACE_RETRIES = 3
@@ -149,7 +147,7 @@ def _write_batch(
 
 
 def get_payout(repo: PayoutRepository, payout_id: str) -> dict[str, Any]:
-    if not _UUID_RE.fullmatch(payout_id):
+    if not is_any_case_uuid(payout_id):
         raise NotFound("no such payout; payout ids are UUIDs")
     payout = repo.get_payout(payout_id)
     if payout is None:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from datetime import UTC, datetime
 
 from ..domain.batch_request import is_identifier
 from ..domain.errors import BadRequest
+from ..domain.uuids import is_uuid
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 # item_index is a PostgreSQL integer; a cursor names one, so it never needs more digits than this.
 _MAX_CURSOR_DIGITS = 10
 _BAD_CURSOR = "cursor is not one this API returned"
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def parse_limit(raw: str | None, default: int = DEFAULT_PAGE) -> int:
@@ -68,7 +67,7 @@ def encode_payout_cursor(payout_id: str) -> str:
 
 def decode_payout_cursor(cursor: str) -> str:
     payout_id = _decode("p", cursor)
-    if not _UUID.fullmatch(payout_id):
+    if not is_uuid(payout_id):
         raise BadRequest(_BAD_CURSOR)
     return payout_id
 

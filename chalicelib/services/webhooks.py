@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import uuid
@@ -20,6 +19,7 @@ from ..domain.payout import Payout
 from ..domain.payout_status import PayoutStatus
 from ..domain.pix_keys import mask_pix_key
 from ..domain.report import Amounts, Summary, batch_status, report_totals
+from ..domain.uuids import ANY_CASE_UUID as _UUID_RE
 from ..domain.webhooks import (
     InvalidEndpoint,
     Resolver,
@@ -34,7 +34,6 @@ from ..domain.webhooks import (
 from ..observability import count, logger
 from .paging import decode_attempt_cursor, encode_attempt_cursor
 
-_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # A delivery is held this long past the POST's own timeout before another attempt may take it.
 LEASE_MARGIN_SECONDS = 20.0
 
