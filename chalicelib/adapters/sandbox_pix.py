@@ -11,12 +11,16 @@ SANDBOX_PIX_RULES replaces the defaults (DEFAULT_RULES below); "none" disables t
 
 from __future__ import annotations
 
+import os
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from ..domain.errors import ProviderOutcomeUnknown, ProviderRejected, ProviderTransientError
 from ..domain.provider import ExecutedTransfer, Transfer
+from ..observability import logger
 from .database import Database, one
 
 DEFAULT_RULES = (
@@ -32,8 +36,21 @@ _REJECTIONS = {
 _ACTIONS = {"reject", "transient", "timeout", "slow", "crash_before", "crash_after"}
 
 
-class SimulatedCrash(BaseException):
-    """Raised where a real worker would die; BaseException so no handler in the stack catches it."""
+# What a Lambda runtime reports for a process that ended without answering; any non-zero code would do.
+CRASH_EXIT_CODE = 70
+
+
+def end_the_process(reason: str) -> NoReturn:
+    """A crash as the runtime sees one (the worker process is gone), told in one log line, not a traceback."""
+    logger.error("simulated crash: the sandbox ends this worker process", extra={"reason": reason})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(CRASH_EXIT_CODE)
+
+
+# Where a crash rule goes. In-process tests replace it (tests/crash.py), since ending the
+# process would end the test run; Lambda workers keep it.
+crash: Callable[[str], NoReturn] = end_the_process
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +98,12 @@ class SandboxPixProvider:
         if first_attempts and rule.action == "transient":
             raise ProviderTransientError("settlement timed out at the receiving institution", "AB03")
         if first_attempts and rule.action == "crash_before":
-            raise SimulatedCrash("worker died before the transfer")
+            crash("worker died before the transfer")
         self._execute(transfer)
         if first_attempts and rule.action == "timeout":
             raise ProviderOutcomeUnknown("no answer from the provider after the transfer was sent")
         if first_attempts and rule.action == "crash_after":
-            raise SimulatedCrash("worker died after the transfer")
+            crash("worker died after the transfer")
 
     def send_many(self, transfers: Sequence[Transfer]) -> list[Exception | None]:
         """The batch endpoint: transfers without a rule are paid in one statement, the rest one by one."""

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from chalicelib import cli, wiring
-from chalicelib.adapters.sandbox_pix import SimulatedCrash
 from chalicelib.services import recovery
+from tests.crash import SimulatedCrash
 from tests.integration.helpers import batch, fan_out, item, post, sqs_event, wakeups
 
 # The chalice test client's Lambda context gives each invocation 3 s; a payout's lock lease is the
