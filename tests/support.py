@@ -11,6 +11,7 @@ import psycopg2
 import psycopg2.extensions
 
 from chalicelib.adapters.migrations import apply_migrations
+from infra.stacklib.postgres import SANDBOX_PREFIX, SANDBOX_SCHEMA
 
 # Requests the hostile-input suites sent, by family; tests/conftest.py prints it at the end of a run.
 hostile_requests: Counter[str] = Counter()
@@ -36,6 +37,7 @@ def scratch_database(prefix: str = "pix_test", migrate: bool = True) -> Iterator
         url = psycopg2.extensions.make_dsn(admin_url, dbname=name)
         if migrate:
             apply_migrations(url)
+            apply_migrations(url, SANDBOX_SCHEMA, SANDBOX_PREFIX)  # the tests' provider is the sandbox
         yield url
     finally:
         admin.close()

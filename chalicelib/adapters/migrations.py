@@ -1,4 +1,4 @@
-"""Applies the ordered SQL files in chalicelib/migrations, once each, under an advisory lock."""
+"""Applies ordered SQL files (chalicelib/migrations, or another chain's folder), once each, under an advisory lock."""
 
 from __future__ import annotations
 
@@ -12,12 +12,16 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK_KEY = 0x50495850  # "PIXP"
 
 
-def migration_files() -> list[Path]:
-    return sorted(MIGRATIONS_DIR.glob("*.sql"))
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
+    return sorted(directory.glob("*.sql"))
 
 
-def apply_migrations(database_url: str) -> list[str]:
-    """Apply pending migrations; safe to run twice and from several processes at once."""
+def apply_migrations(database_url: str, directory: Path = MIGRATIONS_DIR, prefix: str = "") -> list[str]:
+    """Apply pending migrations; safe to run twice and from several processes at once.
+
+    Another chain (the sandbox provider's tables, infra/sandbox_schema) passes its folder and a
+    prefix, under which its files are recorded in the same schema_migrations table.
+    """
     applied: list[str] = []
     conn = psycopg2.connect(database_url)
     try:
@@ -33,22 +37,23 @@ def apply_migrations(database_url: str) -> list[str]:
                 )
                 cur.execute("SELECT version, checksum FROM schema_migrations")
                 done = dict(cur.fetchall())
-                for path in migration_files():
+                for path in migration_files(directory):
                     sql = path.read_text()
                     checksum = hashlib.sha256(sql.encode()).hexdigest()
-                    if path.name in done:
-                        if done[path.name] != checksum:
-                            raise RuntimeError(f"migration {path.name} changed after it was applied")
+                    version = prefix + path.name
+                    if version in done:
+                        if done[version] != checksum:
+                            raise RuntimeError(f"migration {version} changed after it was applied")
                         continue
                     conn.autocommit = False
                     with conn:  # one transaction per file: a failed file leaves no trace
                         cur.execute(sql)
                         cur.execute(
                             "INSERT INTO schema_migrations (version, checksum) VALUES (%s, %s)",
-                            (path.name, checksum),
+                            (version, checksum),
                         )
                     conn.autocommit = True
-                    applied.append(path.name)
+                    applied.append(version)
             finally:
                 conn.autocommit = True
                 cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

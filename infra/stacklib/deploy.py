@@ -64,7 +64,8 @@ def main(argv: list[str]) -> int:
     t0 = time.monotonic()
     target = deploy_target(args, os.environ)
     if not args.skip_migrations:
-        migrate(migration_url(args))
+        # The template's default provider is the sandbox; its tables come with it (infra/sandbox_schema).
+        migrate(migration_url(args), sandbox=os.environ.get("PIX_PROVIDER", "sandbox") == "sandbox")
     chalice_package(target.region, args.chalice_stage)
     outputs = deploy(target, args.database_url).outputs
     ensure_ttl(target, BUILD_DIR / "sam.json")

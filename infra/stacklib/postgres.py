@@ -83,12 +83,20 @@ def pg_down(everything: bool = False) -> None:
     PG_STARTED.unlink(missing_ok=True)
 
 
-def migrate(url: str) -> None:
+# The sandbox provider's tables: their own chain, applied only where that provider runs.
+SANDBOX_SCHEMA = ROOT / "infra" / "sandbox_schema"
+SANDBOX_PREFIX = "sandbox/"
+
+
+def migrate(url: str, sandbox: bool = True) -> None:
+    """The service's migrations, then (for the sandbox provider) the sandbox's own chain."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from chalicelib.adapters.migrations import apply_migrations
 
     applied = apply_migrations(url)
+    if sandbox:
+        applied += apply_migrations(url, SANDBOX_SCHEMA, SANDBOX_PREFIX)
     log(f"postgres: migrations applied: {', '.join(applied) or 'none new'}")
 
 
