@@ -88,7 +88,7 @@ def cmd_up(_args: argparse.Namespace | None = None) -> int:
     target = Target.embedded(parameters=parameters)
     database_url = pg_up()
     write(OUT_FILES["database_url"], database_url)
-    migrate(database_url)
+    migrate(database_url, sandbox=True)  # the embedded stack runs the sandbox provider (or may, after a restart)
     ministack_up()
     write(OUT_FILES["endpoint_url"], ENDPOINT)
     chalice_package(target.region)

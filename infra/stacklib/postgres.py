@@ -88,7 +88,7 @@ SANDBOX_SCHEMA = ROOT / "infra" / "sandbox_schema"
 SANDBOX_PREFIX = "sandbox/"
 
 
-def migrate(url: str, sandbox: bool = True) -> None:
+def migrate(url: str, sandbox: bool = False) -> None:
     """The service's migrations, then (for the sandbox provider) the sandbox's own chain."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
