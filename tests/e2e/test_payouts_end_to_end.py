@@ -325,3 +325,20 @@ def test_hostile_requests_through_api_gateway_get_their_4xx_and_store_nothing(
         assert cur.fetchone()[0] == 0
         cur.execute("SELECT count(*) FROM payouts WHERE external_id = %s", (external_id,))
         assert cur.fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(("amount", "paid_before_crash"), [(66692, True), (66693, False)])
+def test_a_settle_worker_whose_process_ends_mid_payout_is_finished_by_the_next_delivery_paying_once(
+    stack, db, amount, paid_before_crash
+):
+    from infra.stacklib.layout import MINISTACK_LOG
+
+    body = batch(item(amount_cents=amount))
+    [pid] = post(stack, body).json()["payout_ids"]
+    # The crashed invocation's message comes back after the queue's visibility timeout (README: When things fail).
+    page = wait_until_settled(stack, body["batch_id"], deadline=240.0)
+    assert [p["status"] for p in page["payouts"]] == ["Completed"]
+    assert ledger_rows(db, [pid]) == {pid: 1}
+    history = [h["event"] for h in stack.get(f"/payouts/{pid}").json()["history"]]
+    assert ("recovered" in history) == paid_before_crash
+    assert "simulated crash: the sandbox ends this worker process" in MINISTACK_LOG.read_text(errors="replace")
