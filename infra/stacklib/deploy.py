@@ -95,10 +95,26 @@ def deploy_target(args: argparse.Namespace, environ: Mapping[str, str]) -> Targe
     )
 
 
+# AWS: the custom domain with mutual TLS for Efí's webhook (README: The Efí provider); all three or none.
+WEBHOOK_DOMAIN = {
+    "WEBHOOK_DOMAIN_NAME": "WebhookDomainName",
+    "WEBHOOK_DOMAIN_CERTIFICATE_ARN": "WebhookDomainCertificateArn",
+    "WEBHOOK_TRUSTSTORE_URI": "WebhookTruststoreUri",
+}
+
+
+def webhook_domain(environ: Mapping[str, str]) -> dict[str, str]:
+    given = {param: environ[name] for name, param in WEBHOOK_DOMAIN.items() if environ.get(name)}
+    if given and len(given) < len(WEBHOOK_DOMAIN):
+        die(f"set {', '.join(WEBHOOK_DOMAIN)} together (or none)", code=2)
+    return given
+
+
 def stack_parameters(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
     """Template parameters besides DatabaseUrl/LocalApiId: the settings set in the environment, the database
-    secret, and the VPC (AWS: functions that reach a private database)."""
+    secret, the VPC (AWS: functions that reach a private database) and Efí's webhook domain."""
     params = from_environment(environ)
+    params.update(webhook_domain(environ))
     if args.database_secret_arn:
         params["DatabaseSecretArn"] = args.database_secret_arn
     if args.subnet_ids:

@@ -118,6 +118,26 @@ def test_the_secret_and_the_vpc_become_the_stack_s_parameters_with_the_settings_
     assert deploy.stack_parameters(args("--database-url", "x"), {}) == {}
 
 
+def test_the_efi_webhook_domain_is_passed_from_the_environment_all_three_or_none(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    environ = {
+        "WEBHOOK_DOMAIN_NAME": "efi-hooks.example.com",
+        "WEBHOOK_DOMAIN_CERTIFICATE_ARN": "arn:aws:acm:sa-east-1:1:certificate/x",
+        "WEBHOOK_TRUSTSTORE_URI": "s3://bucket/efi-ca.pem",
+    }
+    params = deploy.stack_parameters(args("--database-url", "x"), environ)
+    assert params == {
+        "WebhookDomainName": "efi-hooks.example.com",
+        "WebhookDomainCertificateArn": "arn:aws:acm:sa-east-1:1:certificate/x",
+        "WebhookTruststoreUri": "s3://bucket/efi-ca.pem",
+    }
+    assert set(params) <= set(json.loads(MERGE_TEMPLATE.read_text())["Parameters"])
+    with pytest.raises(SystemExit) as stopped:
+        deploy.stack_parameters(args("--database-url", "x"), {"WEBHOOK_DOMAIN_NAME": "efi-hooks.example.com"})
+    assert stopped.value.code == 2 and "WEBHOOK_TRUSTSTORE_URI" in capsys.readouterr().err
+
+
 def test_subnets_without_security_groups_are_refused_before_anything_is_deployed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
