@@ -26,7 +26,6 @@ class BatchWriter:
 
     def __init__(self, cur: psycopg2.extensions.cursor) -> None:
         self._cur = cur
-        self.cursor = cur  # for other tables written in the same transaction (adapters/outbox.py)
 
     def insert_batch(self, batch_id: str, request_hash: str, item_count: int) -> str | None:
         """Claim batch_id. Returns None if this call created it, else the stored request hash.
