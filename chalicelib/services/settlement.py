@@ -15,8 +15,6 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..adapters.postgres import PayoutRepository, exhausted_reason
-from ..adapters.transitions import Transitions, Word
 from ..domain.errors import (
     ProviderError,
     ProviderOutcomeUnknown,
@@ -33,11 +31,14 @@ from ..domain.payout_status import (
     NextAction,
     PayoutEvent,
     PayoutStatus,
+    Word,
+    exhausted_reason,
     next_action,
 )
 from ..domain.pix_keys import mask_pix_key
 from ..domain.provider import PixProvider, SendReport, Transfer, send_all
 from ..observability import count, logger
+from .ports import SettlementStatements, Transitions
 from .provider_calls import ask, call_each, overlaps, send, send_id
 
 
@@ -75,7 +76,7 @@ Outcome = Settled | BaseException
 
 
 def settle_payouts(
-    repo: PayoutRepository,
+    repo: SettlementStatements,
     transitions: Transitions,
     provider: PixProvider,
     payout_ids: Sequence[str],
@@ -266,7 +267,9 @@ def _ask_failed(payout: Payout, error: Exception) -> Outcome:
     return error
 
 
-def _record_error(repo: PayoutRepository, transfer: Transfer, attempt: int, error: Exception, budget: int) -> Outcome:
+def _record_error(
+    repo: SettlementStatements, transfer: Transfer, attempt: int, error: Exception, budget: int
+) -> Outcome:
     payout_id = transfer.payout_id
     log: dict[str, object] = {"payout_id": payout_id, "attempt": attempt}
     if isinstance(error, ProviderThrottled):
