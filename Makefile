@@ -63,10 +63,11 @@ test-e2e: install browser
 bench: install          ## benchmark on the embedded stack; prints a table, exit 0 even when a target is missed
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-lint: $(VENV)/.installed   ## ruff, ruff format, mypy (strict for app.py, chalicelib/ and the stack tooling)
+lint: $(VENV)/.installed   ## ruff, ruff format, mypy (strict for app.py, chalicelib/ and the stack tooling), import contracts
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # AWS: needs credentials, DATABASE_SECRET_ARN (Secrets Manager, preferred) or DATABASE_URL, and for a private database
 # SUBNET_IDS/SECURITY_GROUP_IDS (comma-separated). STACK_NAME and CHALICE_STAGE pick the stage. MIGRATE_URL: where

@@ -25,7 +25,8 @@ from chalicelib.domain.batch_request import parse_batch_request
 from chalicelib.domain.reconciliation import previous_utc_day
 from chalicelib.fanout_worker import handle_fanout_event
 from chalicelib.observability import flush_metrics, logger, observed
-from chalicelib.services import batches, confirmations, paging, queries, recovery, watch, webhooks
+from chalicelib.services import batches, confirmations, paging, queries, recovery, watch
+from chalicelib.services import webhook_endpoints as webhooks
 from chalicelib.services.reconcile import reconcile
 from chalicelib.webhook_worker import handle_delivery_event, handle_relay
 from chalicelib.worker import handle_dead_letter_event, handle_settle_event

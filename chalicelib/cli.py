@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m chalicelib.cli") 
     poll.add_argument("--older-than-seconds", type=int, help="awaiting this long (default POLL_AFTER_SECONDS)")
     reconcile_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "reconcile" and (error := reconcile_cli.window_error(args)) is not None:
+        sys.stderr.write(error + "\n")  # a usage error whatever the target: checked first
+        return reconcile_cli.USAGE
     try:
         if stack_target.apply(args.command):
             wiring.reset()  # settings read before the target was known are read again

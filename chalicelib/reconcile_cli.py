@@ -26,9 +26,14 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--until", required=True, type=rfc3339, help="window end, RFC 3339")
 
 
+def window_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the window, checked before anything is connected to."""
+    return "reconcile: --since must be before --until" if args.until <= args.since else None
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.until <= args.since:
-        sys.stderr.write("reconcile: --since must be before --until\n")
+    if (error := window_error(args)) is not None:
+        sys.stderr.write(error + "\n")
         return USAGE
     # An operator's terminal: the table alone on stdout, the structured log lines on stderr.
     handler = cast(logging.StreamHandler[TextIO], logger.registered_handler)

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import psycopg2.extensions
 import psycopg2.extras
 
+from ..domain.outbox import ENQUEUE_PAYOUTS, Claimed, NotClaimed
 from .database import Database
 
-ENQUEUE_PAYOUTS = "enqueue_payouts"
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    outbox_id: int
-    kind: str
-    payload: dict[str, Any]
-    progress: int
-
-
-@dataclass(frozen=True, slots=True)
-class NotClaimed:
-    reason: str  # "done", "leased" or "missing"
-    lease_left_seconds: float = 0.0
+__all__ = ["ENQUEUE_PAYOUTS", "Claimed", "NotClaimed", "Outbox", "add_enqueue_tasks"]
 
 
 def add_enqueue_tasks(

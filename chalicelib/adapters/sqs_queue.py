@@ -10,7 +10,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
+from ..services.ports import SQS_BATCH
+
+__all__ = ["SQS_BATCH", "DeadLetters", "PayoutQueue", "change_visibility", "queue_depth"]
+
 MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 _DEPTH_ATTRIBUTES = (
     "ApproximateNumberOfMessages",

@@ -9,7 +9,6 @@ backwards or twice. Each word lands in the payout's history, whether it moved th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import psycopg2.extensions
 import psycopg2.extras
@@ -23,6 +22,7 @@ from ..domain.payout_status import (
     PayoutStatus,
     ProviderStep,
     Verdict,
+    Word,
     decide,
     failed,
     sources,
@@ -65,22 +65,6 @@ def guard(event: PayoutEvent, status: str = "status", step: str = "provider_step
         listed = ", ".join(f"'{s.value}'" for s in sorted(steps))
         terms.append(f"({status} = '{st.value}' AND {step_sql} IN ({listed}))")
     return "(" + " OR ".join(terms) + ")"
-
-
-@dataclass(frozen=True, slots=True)
-class Word:
-    """One thing said about a payout, and where it came from (send, ask, callback, poll, worker)."""
-
-    payout_id: str
-    event: PayoutEvent
-    source: str
-    attempt: int | None = None
-    failure_code: str | None = None
-    detail: str | None = None
-    provider: str | None = None
-    send_id: str | None = None
-    end_to_end_id: str | None = None
-    provider_status: str | None = None
 
 
 def state_of(status: str, step: str | None, failure_code: str | None) -> PayoutState:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..domain.payout import BatchItem, Payout
-from ..domain.report import Amounts, Summary
+from ..domain.report import Amounts, BatchTotals, Summary
 from .database import Database
-from .postgres import _PAYOUT_COLUMNS, _payout
+from .payout_rows import PAYOUT_COLUMNS as _PAYOUT_COLUMNS
+from .payout_rows import payout_from_row as _payout
 
 # One batch's counts and amounts, from its items; a LATERAL subquery of the listing and the report.
 _TOTALS = (
@@ -37,15 +37,6 @@ _BATCH_STATUS = (
     " CASE WHEN t.processing + t.completed + t.failed > 0 THEN 'Processing' ELSE 'Pending' END"
     " WHEN t.failed = 0 THEN 'Completed' WHEN t.completed = 0 THEN 'Failed' ELSE 'PartiallyCompleted' END"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class BatchTotals:
-    batch_id: str
-    created_at: datetime
-    item_count: int
-    summary: Summary
-    amounts: Amounts
 
 
 def _totals(batch_id: str, created_at: datetime, item_count: int, row: Sequence[Any]) -> BatchTotals:

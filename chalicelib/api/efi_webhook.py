@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from chalice.app import Response
 
+from ..adapters.efi.mapping import callback_reports
 from ..adapters.transitions import Transitions
 from ..observability import count, logger
 from ..services.confirmations import receive_callback
@@ -30,4 +31,4 @@ def handle(query: Mapping[str, str] | None, raw_body: bytes | None, secret: str,
         logger.warning("webhook call without the right secret")
         return json_response({"error": {"code": "unauthorized", "message": "unauthenticated"}}, 401)
     body = parse_json_body(raw_body, MAX_BODY_BYTES)
-    return json_response(receive_callback(transitions, body), 200)
+    return json_response(receive_callback(transitions, body, callback_reports), 200)

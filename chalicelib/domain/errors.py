@@ -86,3 +86,15 @@ class ProviderOutcomeUnknown(ProviderError):
     """The call failed after it may have paid: ask the provider before sending again."""
 
     code = "provider_outcome_unknown"
+
+
+class WriteConflict(Exception):
+    """The database rolled a write back on a lost lock conflict (deadlock, lock timeout): run it again."""
+
+    def __init__(self, message: str, pgcode: str | None = None) -> None:
+        super().__init__(message)
+        self.pgcode = pgcode
+
+
+class ExternalIdTaken(Exception):
+    """A concurrent batch committed one of this batch's external_ids first: plan the batch again."""

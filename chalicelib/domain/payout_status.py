@@ -252,3 +252,26 @@ def _label(value: object) -> str:
         return str(value.value if isinstance(value, PayoutEvent) else value)
     status = _coerce(value)
     return status.value if status is not None else "an unknown status"
+
+
+def exhausted_reason(failures: int, code: str | None, detail: str | None) -> str:
+    """The failure message of a payout failed RETRIES_EXHAUSTED, naming its last provider error."""
+    reason = f"gave up after {failures} failed provider attempt(s)"
+    last = f"{code or ''} {detail or ''}".strip()
+    return f"{reason}; last error: {last}" if last else reason
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One thing said about a payout, and where it came from (send, ask, callback, poll, worker)."""
+
+    payout_id: str
+    event: PayoutEvent
+    source: str
+    attempt: int | None = None
+    failure_code: str | None = None
+    detail: str | None = None
+    provider: str | None = None
+    send_id: str | None = None
+    end_to_end_id: str | None = None
+    provider_status: str | None = None

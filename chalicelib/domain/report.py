@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from .payout import BatchItem
 from .payout_status import PayoutStatus
@@ -173,3 +174,12 @@ def report_csv_row(item: BatchItem) -> tuple[str, ...]:
 
 def _safe_cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTotals:
+    batch_id: str
+    created_at: datetime
+    item_count: int
+    summary: Summary
+    amounts: Amounts

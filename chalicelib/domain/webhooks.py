@@ -61,6 +61,17 @@ class EndpointRequest:
     enabled: bool | None = None
 
 
+def _storable(text: str) -> bool:
+    """Text PostgreSQL can store: no NUL character, and valid UTF-8 (a JSON "\\ud800" escape is not)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_endpoint_request(body: object, *, partial: bool = False) -> EndpointRequest:
     """A POST body (url and events required) or a PATCH body (any of url, events, description, enabled)."""
     if not isinstance(body, dict):
@@ -77,6 +88,8 @@ def parse_endpoint_request(body: object, *, partial: bool = False) -> EndpointRe
         problems.append(Problem(None, "url", "type", "url must be a string"))
     elif isinstance(url, str) and not 1 <= len(url) <= MAX_URL_LENGTH:
         problems.append(Problem(None, "url", "too_long", f"url must be 1 to {MAX_URL_LENGTH} characters"))
+    elif isinstance(url, str) and not _storable(url):
+        problems.append(Problem(None, "url", "format", "url must not contain NUL or unpaired surrogates"))
     events = body.get("events")
     if "events" not in body and not partial:
         problems.append(Problem(None, "events", "required", "events is required"))
@@ -93,6 +106,10 @@ def parse_endpoint_request(body: object, *, partial: bool = False) -> EndpointRe
     elif isinstance(description, str) and len(description) > MAX_DESCRIPTION_LENGTH:
         problems.append(
             Problem(None, "description", "too_long", f"description must be at most {MAX_DESCRIPTION_LENGTH} chars")
+        )
+    elif isinstance(description, str) and not _storable(description):
+        problems.append(
+            Problem(None, "description", "format", "description must not contain NUL or unpaired surrogates")
         )
     enabled = body.get("enabled")
     if "enabled" in body and "enabled" in allowed and not isinstance(enabled, bool):

@@ -6,20 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..adapters.fanout_queue import FanoutQueue
-from ..adapters.outbox import add_enqueue_tasks
-from ..adapters.pg_conflicts import after_conflict, is_retryable
-from ..adapters.postgres import PayoutRepository, is_external_id_race
-from ..adapters.webhook_store import add_batch_accepted
+from ..conflicts import after_conflict
 from ..domain.batch_request import BatchRequest
-from ..domain.errors import Conflict, NotFound
+from ..domain.errors import Conflict, ExternalIdTaken, NotFound, WriteConflict
 from ..domain.idempotency import batch_hash, plan_new_batch, replay_differences, truncate
 from ..domain.payout_ids import new_payout_ids
 from ..domain.payout_status import PayoutStatus
 from ..domain.uuids import is_any_case_uuid
 from ..observability import count, logger
 from .fanout import plan_ranges
-from .webhooks import accepted_data
+from .ports import BatchWrites, FanoutQueue, PayoutReads
+from .webhook_events import accepted_data
 
 # A concurrent batch can take one of our external_ids between our read and our COPY;
 # the loser re-plans (the item becomes a duplicate or a conflict). Three rounds is plenty.
@@ -52,7 +49,7 @@ class FanoutPlan:
 
 
 def submit_batch(
-    repo: PayoutRepository, fanout: FanoutPlan, request: BatchRequest, new_e2e_id: Callable[[], str]
+    repo: BatchWrites, fanout: FanoutPlan, request: BatchRequest, new_e2e_id: Callable[[], str]
 ) -> Submission:
     """Write the batch and its outbox records in one transaction, commit, then wake the fan-out once.
 
@@ -64,14 +61,14 @@ def submit_batch(
         try:
             submission, outbox_ids = _write_batch(repo, fanout, request, digest, new_e2e_id)
             break
-        except Exception as exc:
-            if is_retryable(exc):
-                # A deadlock or lock timeout rolled the whole transaction back: run it again.
-                after_conflict(exc, conflicts, "submit_batch")
-                conflicts += 1
-                continue
+        except WriteConflict as exc:
+            # A deadlock or lock timeout rolled the whole transaction back: run it again.
+            after_conflict(exc, conflicts, "submit_batch")
+            conflicts += 1
+            continue
+        except ExternalIdTaken:
             races += 1
-            if not is_external_id_race(exc) or races == _RACE_RETRIES:
+            if races == _RACE_RETRIES:
                 raise
             logger.info("external_id race, re-planning", extra={"batch_id": request.batch_id})
     if outbox_ids:
@@ -84,7 +81,7 @@ def submit_batch(
 
 
 def _write_batch(
-    repo: PayoutRepository,
+    repo: BatchWrites,
     fanout: FanoutPlan,
     request: BatchRequest,
     digest: str,
@@ -126,10 +123,10 @@ def _write_batch(
             payout_ids.append(pid)
         tx.insert_batch_items(request.batch_id, rows)
         ranges = plan_ranges(sorted(new_ids), fanout.range_items)
-        outbox_ids = add_enqueue_tasks(tx.cursor, request.batch_id, ranges, fanout.grace_seconds)
+        outbox_ids = tx.add_enqueue_tasks(request.batch_id, ranges, fanout.grace_seconds)
         # Beside the outbox records, in the same transaction: committed with the batch or not at all.
         event_data = accepted_data(request.batch_id, [item.amount_cents for item in plan.new_items], len(duplicates))
-        add_batch_accepted(tx.cursor, request.batch_id, event_data, completed=not new_ids)
+        tx.add_batch_accepted(request.batch_id, event_data, completed=not new_ids)
     count("BatchesAccepted")
     count("PayoutsAccepted", len(new_ids))
     count("DuplicateItems", len(duplicates))
@@ -146,7 +143,7 @@ def _write_batch(
     return Submission(True, request.batch_id, payout_ids, duplicates), outbox_ids
 
 
-def get_payout(repo: PayoutRepository, payout_id: str) -> dict[str, Any]:
+def get_payout(repo: PayoutReads, payout_id: str) -> dict[str, Any]:
     if not is_any_case_uuid(payout_id):
         raise NotFound("no such payout; payout ids are UUIDs")
     payout = repo.get_payout(payout_id)

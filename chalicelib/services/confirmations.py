@@ -7,25 +7,31 @@ answering it with an error would only make the provider retry a message that wil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..adapters.transitions import Transitions, Word
 from ..domain.errors import BadRequest
-from ..domain.payout_status import Verdict
+from ..domain.payout_status import Verdict, Word
 from ..domain.provider import PixProvider, SendReport
 from ..domain.send_id import payout_id_for, send_id_for
 from ..observability import count, logger
+from .ports import Transitions
 from .provider_calls import call_each
 
 
-def receive_callback(transitions: Transitions, body: Any, provider_name: str = "efi") -> dict[str, int]:
-    """A webhook POST ({"pix": [...]}): each entry that fits moves its payout as the state machine says."""
-    from ..adapters.efi.mapping import NotEfiShape, callback_reports
+def receive_callback(
+    transitions: Transitions,
+    body: Any,
+    parse: Callable[[Any], list[SendReport]],
+    provider_name: str = "efi",
+) -> dict[str, int]:
+    """A webhook POST ({"pix": [...]}): each entry that fits moves its payout as the state machine says.
 
+    `parse` is the provider's reading of its callback body (adapters/efi/mapping.py): ValueError when it
+    is not that provider's shape."""
     try:
-        reports = callback_reports(body)
-    except NotEfiShape as exc:
+        reports = parse(body)
+    except ValueError as exc:
         logger.error("webhook body is not Efí's shape", extra={"error": str(exc)})
         count("CallbacksRefused")
         raise BadRequest(f"not a Pix callback: {exc}") from exc

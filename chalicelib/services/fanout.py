@@ -6,10 +6,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..adapters.fanout_queue import FanoutQueue
-from ..adapters.outbox import ENQUEUE_PAYOUTS, NotClaimed, Outbox
-from ..adapters.sqs_queue import SQS_BATCH, PayoutQueue
+from ..domain.outbox import ENQUEUE_PAYOUTS, NotClaimed
 from ..observability import count, logger
+from .ports import SQS_BATCH, FanoutQueue, Outbox, PayoutQueue
 
 # Chunks (of SQS_BATCH messages) sent between two progress records: at most this many are sent
 # twice when a fan-out dies, which costs settlement a no-op each and never a second payment.

@@ -8,13 +8,13 @@ import re
 from datetime import datetime
 from typing import Any
 
-from ..adapters.views import BatchTotals, ReadModel
 from ..domain.batch_request import is_identifier, user_id_problem
 from ..domain.errors import BadRequest, NotFound
 from ..domain.payout_status import PayoutStatus
 from ..domain.report import (
     BATCH_STATUSES,
     REPORT_CSV_COLUMNS,
+    BatchTotals,
     batch_status,
     report_csv_row,
     report_detail,
@@ -31,6 +31,7 @@ from .paging import (
     encode_payout_cursor,
     parse_utc,
 )
+from .ports import ReadModel
 
 # A report page as large as any page: a batch of up to 1,000 items still reads in one answer, as before paging.
 REPORT_PAGE = MAX_PAGE

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..adapters.fanout_queue import FanoutQueue
-from ..adapters.outbox import ENQUEUE_PAYOUTS, Outbox
-from ..adapters.postgres import PayoutRepository
-from ..adapters.sqs_queue import DeadLetters, PayoutQueue
-from ..adapters.transitions import Transitions, Word
+from ..domain.outbox import ENQUEUE_PAYOUTS
+from ..domain.payout_status import Word
 from ..domain.provider import PixProvider
 from ..observability import count, logger
+from .ports import DeadLetters, FanoutQueue, Outbox, PayoutQueue, RecoveryStatements, Transitions
 from .provider_calls import ask_by_id, is_async
 
 
@@ -19,7 +17,7 @@ class StillInFlight(Exception):
 
 
 def sweep(
-    repo: PayoutRepository,
+    repo: RecoveryStatements,
     queue: PayoutQueue,
     outbox: Outbox,
     wakeups: FanoutQueue,
@@ -63,7 +61,7 @@ def sweep(
     return report
 
 
-def _missing_messages(repo: PayoutRepository, queue: PayoutQueue, dead_letters: DeadLetters | None) -> int:
+def _missing_messages(repo: RecoveryStatements, queue: PayoutQueue, dead_letters: DeadLetters | None) -> int:
     """Open payouts minus the messages both queues hold; 0 when the queues cannot say."""
     try:
         held = queue.depth() + (dead_letters.depth() if dead_letters is not None else 0)
@@ -74,7 +72,7 @@ def _missing_messages(repo: PayoutRepository, queue: PayoutQueue, dead_letters: 
 
 
 def handle_dead_letter(
-    repo: PayoutRepository,
+    repo: RecoveryStatements,
     provider: PixProvider,
     queue: PayoutQueue,
     payout_id: str,
@@ -133,7 +131,7 @@ def handle_dead_letter(
 
 
 def redrive(
-    repo: PayoutRepository, queue: PayoutQueue, dead_letters: DeadLetters, batch_id: str | None = None
+    repo: RecoveryStatements, queue: PayoutQueue, dead_letters: DeadLetters, batch_id: str | None = None
 ) -> dict[str, Any]:
     """Operator action after fixing a cause: reopen RETRIES_EXHAUSTED payouts, then move dead letters back."""
     # Reopen before moving: a moved message for a payout still Failed would be acknowledged and dropped.

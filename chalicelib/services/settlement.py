@@ -15,8 +15,6 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..adapters.postgres import PayoutRepository, exhausted_reason
-from ..adapters.transitions import Transitions, Word
 from ..domain.errors import (
     ProviderError,
     ProviderOutcomeUnknown,
@@ -33,11 +31,14 @@ from ..domain.payout_status import (
     NextAction,
     PayoutEvent,
     PayoutStatus,
+    Word,
+    exhausted_reason,
     next_action,
 )
 from ..domain.pix_keys import mask_pix_key
 from ..domain.provider import PixProvider, SendReport, Transfer, send_all
 from ..observability import count, logger
+from .ports import SettlementStatements, Transitions
 from .provider_calls import ask, call_each, overlaps, send, send_id
 
 
@@ -77,7 +78,7 @@ Outcome = Settled | BaseException
 
 
 def settle_payouts(
-    repo: PayoutRepository,
+    repo: SettlementStatements,
     transitions: Transitions,
     provider: PixProvider,
     payout_ids: Sequence[str],
@@ -273,7 +274,9 @@ def _ask_failed(payout: Payout, error: Exception) -> Outcome:
     return error
 
 
-def _record_error(repo: PayoutRepository, payout: Payout, transfer: Transfer, error: Exception, budget: int) -> Outcome:
+def _record_error(
+    repo: SettlementStatements, payout: Payout, transfer: Transfer, error: Exception, budget: int
+) -> Outcome:
     payout_id, attempt = transfer.payout_id, payout.attempts
     log: dict[str, object] = {"payout_id": payout_id, "batch_id": payout.batch_id, "attempt": attempt}
     if isinstance(error, ProviderThrottled):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,18 @@ def test_findings_are_an_aligned_table_with_the_providers_control_characters_rep
     assert [line.index("350.00") for line in lines[3:4]] == [lines[1].index("here")]
     assert "\x1b" not in lines[4] and "manual?[2J" in lines[4]
     assert lines[4].split()[1] == "-"
+
+
+def test_a_backwards_window_is_a_usage_error_before_any_target_is_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chalicelib import cli, stack_target
+
+    for name in stack_target.DATABASE:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(stack_target, "STACK_DIRS", (tmp_path / ".stack",))  # no embedded stack either
+    argv = ["reconcile", "--since", "2026-12-02T00:00:00Z", "--until", "2026-12-01T00:00:00Z"]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == "reconcile: --since must be before --until\n"
+    assert cli.main([*argv[:3], "--until", "2026-12-03T00:00:00Z"]) == 2  # a good window: now the target is missing
+    assert "no database to act on" in capsys.readouterr().err

@@ -93,6 +93,18 @@ def test_an_endpoint_body_lists_every_problem() -> None:
     assert codes == {("x", "unknown_field"), ("url", "required"), ("events", "format"), ("description", "type")}
 
 
+@pytest.mark.parametrize("text", ["pay\x00roll", "payroll \ud800"])
+def test_text_postgresql_cannot_store_is_a_problem_not_a_500(text: str) -> None:
+    # found by the OpenAPI fuzzer: a NUL in a PATCH's description reached PostgreSQL, which refused it
+    with pytest.raises(InvalidEndpoint) as err:
+        parse_endpoint_request({"description": text}, partial=True)
+    assert {(p.field, p.code) for p in err.value.problems} == {("description", "format")}
+    with pytest.raises(InvalidEndpoint) as err:
+        parse_endpoint_request({"url": "https://example.com/" + text, "events": ["batch.accepted"]})
+    assert {(p.field, p.code) for p in err.value.problems} == {("url", "format")}
+    assert parse_endpoint_request({"description": "payroll ção 💸\n"}, partial=True).description == "payroll ção 💸\n"
+
+
 def test_a_patch_needs_one_known_field_and_takes_enabled() -> None:
     assert parse_endpoint_request({"enabled": False}, partial=True).enabled is False
     for body in ({}, {"enabled": "no"}, {"events": []}, {"events": ["batch.accepted", "batch.accepted"]}):
