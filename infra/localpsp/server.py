@@ -9,32 +9,23 @@ from __future__ import annotations
 import base64
 import json
 import random
-import re
 import secrets
 import ssl
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from . import shapes
 from .callbacks import Scheduler, Webhook
 from .certs import ClientFiles, issue
 from .faults import Fault, parse_faults
 from .ledger import Ledger, Sent
 
-_ID_ENVIO_RE = re.compile(r"[a-zA-Z0-9]{1,35}")
-_VALOR_RE = re.compile(r"(0|[1-9][0-9]{0,11})\.[0-9]{2}")
-_REJECTION_STATUS = {"pagamento_negado": 422}
-_SPI_REASONS = {
-    "AC03": "Conta transacional do recebedor inexistente ou inválida",
-    "AC06": "Conta transacional do recebedor bloqueada",
-    "AC07": "Conta transacional do recebedor encerrada",
-}
 SCOPES = "pix.send gn.pix.send.read"
 
 
@@ -153,35 +144,35 @@ class LocalPsp:
 
     def send(self, id_envio: str, body: Any) -> tuple[int, dict[str, Any], dict[str, str], float]:
         """(status, body, headers, seconds to hold the answer) for PUT /v2/gn/pix/{idEnvio}."""
-        if not _ID_ENVIO_RE.fullmatch(id_envio):
-            return _error(400, "id_envio_invalido", "idEnvio deve seguir ^[a-zA-Z0-9]{1,35}$")
-        problem = _invalid_send(body)
+        if not shapes.ID_ENVIO_RE.fullmatch(id_envio):
+            return shapes.error(400, "id_envio_invalido", "idEnvio deve seguir ^[a-zA-Z0-9]{1,35}$")
+        problem = shapes.invalid_send(body)
         if problem:
-            return _error(400, *problem)
-        cents = _cents(body["valor"])
+            return shapes.error(400, *problem)
+        cents = shapes.cents(body["valor"])
         fault = self.faults.get(cents)
         if self.ledger.by_id_envio(id_envio) is not None:
-            return _error(409, "id_envio_duplicado", "Já existe um Pix enviado com este idEnvio")
+            return shapes.error(409, "id_envio_duplicado", "Já existe um Pix enviado com este idEnvio")
         attempt = self.ledger.count_attempt(id_envio)
         action = fault.action if fault else ""
         if action == "error" and attempt <= fault.number:  # type: ignore[union-attr]
-            return _error(500, "erro_aplicacao", "Erro interno ao processar a requisição")
+            return shapes.error(500, "erro_aplicacao", "Erro interno ao processar a requisição")
         if action == "throttle" and attempt <= fault.number:  # type: ignore[union-attr]
-            status, answer, _, _ = _error(429, "limite_excedido", "Muitas requisições")
+            status, answer, _, _ = shapes.error(429, "limite_excedido", "Muitas requisições")
             return status, answer, {"Retry-After": str(self.config.retry_after_seconds)}, 0.0
         if action == "reject":
             code = fault.arg  # type: ignore[union-attr]
-            return _error(_REJECTION_STATUS.get(code, 400), code, f"Envio recusado: {code}")
-        sent = self.ledger.record(id_envio, cents, body["favorecido"]["chave"], body["pagador"]["chave"], _now())
+            return shapes.error(shapes.REJECTION_STATUS.get(code, 400), code, f"Envio recusado: {code}")
+        sent = self.ledger.record(id_envio, cents, body["favorecido"]["chave"], body["pagador"]["chave"], shapes.now())
         if sent is None:  # an identical send won the race
-            return _error(409, "id_envio_duplicado", "Já existe um Pix enviado com este idEnvio")
+            return shapes.error(409, "id_envio_duplicado", "Já existe um Pix enviado com este idEnvio")
         self.scheduler.later(self.config.confirm_delay_ms / 1000, lambda: self._settle(sent.id_envio, fault))
         hold = self.config.hang_ms / 1000 if action == "timeout" and attempt <= fault.number else 0.0  # type: ignore[union-attr]
         answer = {
             "idEnvio": sent.id_envio,
             "e2eId": sent.e2e_id,
             "valor": body["valor"],
-            "horario": {"solicitacao": _rfc3339(sent.requested_at)},
+            "horario": {"solicitacao": shapes.rfc3339(sent.requested_at)},
             "status": sent.status,
         }
         return 201, answer, {}, hold
@@ -199,23 +190,23 @@ class LocalPsp:
                 "status": 404,
                 "detail": "Pix enviado não encontrado para o identificador informado",
             }
-        return 200, describe(sent)
+        return 200, shapes.describe(sent)
 
     def listing(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         try:
-            since = _parse_time(query["inicio"][0])
-            until = _parse_time(query["fim"][0])
+            since = shapes.parse_time(query["inicio"][0])
+            until = shapes.parse_time(query["fim"][0])
             page = int(query.get("paginacao.paginaAtual", ["0"])[0])
             per_page = int(query.get("paginacao.itensPorPagina", ["100"])[0])
         except (KeyError, ValueError, IndexError):
-            return _error(400, "parametros_invalidos", "inicio e fim (RFC 3339) são obrigatórios")[:2]
+            return shapes.error(400, "parametros_invalidos", "inicio e fim (RFC 3339) são obrigatórios")[:2]
         if page < 0 or not 1 <= per_page <= 1000:
-            return _error(400, "parametros_invalidos", "paginação inválida")[:2]
+            return shapes.error(400, "parametros_invalidos", "paginação inválida")[:2]
         total, sends = self.ledger.between(since, until, page * per_page, per_page)
         return 200, {
             "parametros": {
-                "inicio": _rfc3339(since),
-                "fim": _rfc3339(until),
+                "inicio": shapes.rfc3339(since),
+                "fim": shapes.rfc3339(until),
                 "paginacao": {
                     "paginaAtual": page,
                     "itensPorPagina": per_page,
@@ -223,14 +214,14 @@ class LocalPsp:
                     "quantidadeTotalDeItens": total,
                 },
             },
-            "pix": [describe(sent) for sent in sends],
+            "pix": [shapes.describe(sent) for sent in sends],
         }
 
     def _settle(self, id_envio: str, fault: Fault | None) -> None:
         failing = fault is not None and fault.action == "fail"
         code = fault.arg if failing and fault else None
-        reason = _SPI_REASONS.get(code or "", "Pagamento rejeitado pelo recebedor") if failing else None
-        sent = self.ledger.settle(id_envio, "NAO_REALIZADO" if failing else "REALIZADO", _now(), code, reason)
+        reason = shapes.SPI_REASONS.get(code or "", "Pagamento rejeitado pelo recebedor") if failing else None
+        sent = self.ledger.settle(id_envio, "NAO_REALIZADO" if failing else "REALIZADO", shapes.now(), code, reason)
         if sent is None:
             return
         action = fault.action if fault else ""
@@ -239,45 +230,10 @@ class LocalPsp:
         delay = (fault.number if action == "late" else 0) / 1000  # type: ignore[union-attr]
         if self.config.webhook_jitter_ms:
             delay += self._random.uniform(0, self.config.webhook_jitter_ms / 1000)
-        body = {"pix": [callback_entry(sent)]}
+        body = {"pix": [shapes.callback_entry(sent)]}
         self.webhook.post(body, delay)
         if self.config.webhook_mode == "duplicate" or action == "duplicate":
             self.webhook.post(body, delay + 0.05)
-
-
-def describe(sent: Sent) -> dict[str, Any]:
-    """A send as GET /v2/gn/pix/enviados/... describes it."""
-    horario = {"solicitacao": _rfc3339(sent.requested_at)}
-    if sent.settled_at is not None:
-        horario["liquidacao"] = _rfc3339(sent.settled_at)
-    body: dict[str, Any] = {
-        "endToEndId": sent.e2e_id,
-        "idEnvio": sent.id_envio,
-        "valor": _reais(sent.valor_cents),
-        "chave": sent.chave,
-        "status": sent.status,
-        "horario": horario,
-        "favorecido": {"chave": sent.chave},
-    }
-    if sent.error_code:
-        body["gnExtras"] = {"erro": {"codigo": sent.error_code, "origem": "SPI", "motivo": sent.error_reason}}
-    return body
-
-
-def callback_entry(sent: Sent) -> dict[str, Any]:
-    """One entry of a webhook POST for a sent Pix."""
-    extras: dict[str, Any] = {"idEnvio": sent.id_envio}
-    if sent.error_code:
-        extras["erro"] = {"codigo": sent.error_code, "origem": "SPI", "motivo": sent.error_reason}
-    return {
-        "endToEndId": sent.e2e_id,
-        "chave": sent.chave,
-        "tipo": "SOLICITACAO",
-        "status": sent.status,
-        "valor": _reais(sent.valor_cents),
-        "horario": _rfc3339(sent.settled_at or sent.requested_at),
-        "gnExtras": extras,
-    }
 
 
 class _Server(ThreadingHTTPServer):
@@ -325,19 +281,19 @@ class _Handler(BaseHTTPRequestHandler):
             psp.revoke_tokens()
             self._answer(204, None)
         else:
-            self._answer(*_error(404, "nao_encontrado", "Rota inexistente")[:2])
+            self._answer(*shapes.error(404, "nao_encontrado", "Rota inexistente")[:2])
 
     def do_PUT(self) -> None:
         psp = self.server.psp
         path = urlsplit(self.path).path
         body = self._read_body()
-        cents = _cents(body.get("valor")) if isinstance(body, dict) else None
+        cents = shapes.cents(body.get("valor")) if isinstance(body, dict) else None
         time.sleep(psp.latency(cents))
         if not psp.authorised(self.headers.get("Authorization", "")):
-            self._answer(*_unauthorised())
+            self._answer(*shapes.unauthorised())
             return
         if not path.startswith("/v2/gn/pix/") or path.count("/") != 4:
-            self._answer(*_error(404, "nao_encontrado", "Rota inexistente")[:2])
+            self._answer(*shapes.error(404, "nao_encontrado", "Rota inexistente")[:2])
             return
         status, answer, headers, hold = psp.send(path.rsplit("/", 1)[1], body)
         if hold:
@@ -349,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         time.sleep(psp.latency(None))
         if not psp.authorised(self.headers.get("Authorization", "")):
-            self._answer(*_unauthorised())
+            self._answer(*shapes.unauthorised())
             return
         prefix = "/v2/gn/pix/enviados"
         if parts.path == prefix:
@@ -359,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif parts.path.startswith(prefix + "/") and parts.path.count("/") == 5:
             self._answer(*psp.ask(psp.ledger.by_e2e(parts.path.rsplit("/", 1)[1])))
         else:
-            self._answer(*_error(404, "nao_encontrado", "Rota inexistente")[:2])
+            self._answer(*shapes.error(404, "nao_encontrado", "Rota inexistente")[:2])
 
     def _read_body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
@@ -379,50 +335,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
-
-
-def _invalid_send(body: Any) -> tuple[str, str] | None:
-    if not isinstance(body, dict):
-        return "json_invalido", "Corpo da requisição não é um objeto JSON"
-    valor = body.get("valor")
-    if not isinstance(valor, str) or not _VALOR_RE.fullmatch(valor) or _cents(valor) == 0:
-        return "valor_invalido", "valor deve ser uma string decimal positiva com duas casas"
-    for party in ("pagador", "favorecido"):
-        value = body.get(party)
-        if not isinstance(value, dict) or not isinstance(value.get("chave"), str) or not value["chave"]:
-            return "chave_invalida", f"{party}.chave é obrigatória"
-    return None
-
-
-def _error(status: int, nome: str, mensagem: str) -> tuple[int, dict[str, Any], dict[str, str], float]:
-    return status, {"nome": nome, "mensagem": mensagem}, {}, 0.0
-
-
-def _unauthorised() -> tuple[int, dict[str, Any]]:
-    return 401, {"nome": "nao_autorizado", "mensagem": "Token de acesso inválido ou expirado"}
-
-
-def _cents(valor: Any) -> int | None:
-    if not isinstance(valor, str) or not _VALOR_RE.fullmatch(valor):
-        return None
-    whole, frac = valor.split(".")
-    return int(whole) * 100 + int(frac)
-
-
-def _reais(cents: int) -> str:
-    return f"{cents // 100}.{cents % 100:02d}"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _parse_time(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError("a time zone is required")
-    return moment

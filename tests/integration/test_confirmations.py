@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib import cli, wiring
 from chalicelib.domain.send_id import send_id_for
-from infra.localpsp.server import callback_entry
+from infra.localpsp.shapes import callback_entry
 from tests.integration.psp import eventually
 from tests.integration.test_settle_efi import payout, psp, settle, submit  # noqa: F401 - psp is a fixture
 
