@@ -39,13 +39,18 @@ def send(provider: PixProvider, transfer: Transfer) -> SendReport:
     answer = provider.send(transfer)
     if isinstance(answer, SendReport):
         return answer
+    return inline_report(transfer, datetime.now(UTC))
+
+
+def inline_report(transfer: Transfer, settled_at: datetime | None = None) -> SendReport:
+    """What a provider that pays inline said by returning: paid, under our end-to-end id."""
     return SendReport(
         send_id=transfer.end_to_end_id,
         event=PayoutEvent.CONFIRMED,
         provider_status="PAID",
         amount_cents=transfer.amount_cents,
         end_to_end_id=transfer.end_to_end_id,
-        settled_at=datetime.now(UTC),
+        settled_at=settled_at,
     )
 
 

@@ -39,7 +39,7 @@ from ..domain.pix_keys import mask_pix_key
 from ..domain.provider import PixProvider, SendReport, Transfer, send_all
 from ..observability import count, logger
 from .ports import SettlementStatements, Transitions
-from .provider_calls import ask, call_each, overlaps, send, send_id
+from .provider_calls import ask, call_each, inline_report, overlaps, send, send_id
 
 
 class RetryLater(Exception):
@@ -141,7 +141,7 @@ def settle_payouts(
             results = call_each(lambda t: send(provider, t), transfers, workers)
         else:
             results = [
-                r if isinstance(r, Exception) else send_report(t)
+                r if isinstance(r, Exception) else inline_report(t)
                 for t, r in zip(transfers, send_all(provider, transfers), strict=True)
             ]
     except Unavailable as exc:
@@ -199,17 +199,6 @@ def settle_payouts(
             outcomes[payout.payout_id] = exc
     _count(outcomes)
     return outcomes
-
-
-def send_report(transfer: Transfer) -> SendReport:
-    """What a provider that pays inline said by returning."""
-    return SendReport(
-        send_id=transfer.end_to_end_id,
-        event=PayoutEvent.CONFIRMED,
-        provider_status="PAID",
-        amount_cents=transfer.amount_cents,
-        end_to_end_id=transfer.end_to_end_id,
-    )
 
 
 def _transfer(payout: Payout) -> Transfer:
