@@ -32,9 +32,7 @@ def window_error(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if (error := window_error(args)) is not None:
-        sys.stderr.write(error + "\n")
-        return USAGE
+    """Reconcile a window cli.main has already checked (window_error)."""
     # An operator's terminal: the table alone on stdout, the structured log lines on stderr.
     handler = cast(logging.StreamHandler[TextIO], logger.registered_handler)
     stream = handler.setStream(sys.stderr)

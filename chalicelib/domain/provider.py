@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from .payout_status import PayoutEvent
+from .payout_status import PayoutEvent, Word
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,23 @@ class SendReport:
     def __post_init__(self) -> None:
         if self.event not in (PayoutEvent.ACCEPTED, PayoutEvent.CONFIRMED, PayoutEvent.REJECTED):
             raise ValueError(f"a provider reports a send accepted, confirmed or rejected, not {self.event}")
+
+    def word(
+        self, payout_id: str, source: str, provider: str, *, attempt: int | None = None, send_id: str | None = None
+    ) -> Word:
+        """What this report says about the payout, for the guarded transition (send, ask, callback, poll)."""
+        return Word(
+            payout_id,
+            self.event,
+            source,
+            attempt,
+            failure_code=self.failure_code,
+            detail=self.failure_message or ("already sent under this id" if self.duplicate else None),
+            provider=provider,
+            send_id=send_id or self.send_id,
+            end_to_end_id=self.end_to_end_id,
+            provider_status=self.provider_status,
+        )
 
 
 class PixProvider(Protocol):

@@ -102,19 +102,7 @@ def _apply(transitions: Transitions, reports: Sequence[SendReport], source: str,
             )
             continue
         assert payout_id is not None
-        words.append(
-            Word(
-                payout_id,
-                report.event,
-                source,
-                failure_code=report.failure_code,
-                detail=report.failure_message,
-                provider=provider_name,
-                send_id=report.send_id,
-                end_to_end_id=report.end_to_end_id,
-                provider_status=report.provider_status,
-            )
-        )
+        words.append(report.word(payout_id, source, provider_name))
     decisions = transitions.apply(words)
     moved = sum(1 for d in decisions if d is not None and d.moves)
     refused = sum(1 for d in decisions if d is not None and d.verdict is Verdict.REFUSE)

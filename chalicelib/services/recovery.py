@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain.outbox import ENQUEUE_PAYOUTS
-from ..domain.payout_status import Word
 from ..domain.provider import PixProvider
 from ..observability import count, logger
 from .ports import DeadLetters, FanoutQueue, Outbox, PayoutQueue, RecoveryStatements, Transitions
@@ -92,18 +91,7 @@ def handle_dead_letter(
     if transitions is not None and is_async(provider):
         known = ask_by_id(provider, payout_id)
         if known is not None:
-            word = Word(
-                payout_id,
-                known.event,
-                "ask",
-                failure_code=known.failure_code,
-                detail=known.failure_message,
-                provider=provider_name,
-                send_id=known.send_id,
-                end_to_end_id=known.end_to_end_id,
-                provider_status=known.provider_status,
-            )
-            [decision] = transitions.apply([word])
+            [decision] = transitions.apply([known.word(payout_id, "ask", provider_name)])
             logger.info(
                 "dead letter: the provider has the send",
                 extra={"payout_id": payout_id, "provider_status": known.provider_status},

@@ -124,7 +124,7 @@ def settle_payouts(
         if isinstance(known, Exception):
             outcomes[payout.payout_id] = _ask_failed(payout, known)
         elif known is not None:
-            words.append(_word(payout, known, "ask", provider_name, provider))
+            words.append(_said(payout, known, "ask", provider_name, provider))
         elif payout.provider_failures >= max_provider_attempts:
             # The budget ran out on unknown outcomes, and the provider has nothing: give up for good.
             reason = exhausted_reason(payout.provider_failures, None, "the provider has no transfer")
@@ -152,7 +152,7 @@ def settle_payouts(
     errors: list[tuple[Payout, Transfer, Exception]] = []
     for payout, transfer, answer in zip(to_send, transfers, results, strict=True):
         if isinstance(answer, SendReport):
-            words.append(_word(payout, answer, "send", provider_name, provider))
+            words.append(_said(payout, answer, "send", provider_name, provider))
         elif isinstance(answer, ProviderRejected):
             words.append(
                 _fact(
@@ -205,19 +205,9 @@ def _transfer(payout: Payout) -> Transfer:
     return Transfer(payout.end_to_end_id, payout.payout_id, payout.amount_cents, payout.pix_key_type, payout.pix_key)
 
 
-def _word(payout: Payout, known: SendReport, source: str, name: str, provider: PixProvider) -> Word:
-    return Word(
-        payout.payout_id,
-        known.event,
-        source,
-        payout.attempts,
-        failure_code=known.failure_code,
-        detail=known.failure_message or ("already sent under this id" if known.duplicate else None),
-        provider=name,
-        send_id=send_id(provider, payout.payout_id, payout.end_to_end_id),
-        end_to_end_id=known.end_to_end_id,
-        provider_status=known.provider_status,
-    )
+def _said(payout: Payout, report: SendReport, source: str, name: str, provider: PixProvider) -> Word:
+    sent_as = send_id(provider, payout.payout_id, payout.end_to_end_id)
+    return report.word(payout.payout_id, source, name, attempt=payout.attempts, send_id=sent_as)
 
 
 def _fact(
