@@ -114,3 +114,21 @@ def service_output(printed: str, logged: str) -> str:
     lines = logged.splitlines()
     seen = set(lines)
     return "\n".join(lines + [line for line in printed.splitlines() if line not in seen])
+
+
+def sweep_now(stale_seconds: int = 900, lost_seconds: int | None = None) -> dict[str, int]:
+    """The sweeper's run, now, on the app the test configured (outbox records due at once)."""
+    from chalicelib import wiring
+    from chalicelib.services import recovery
+
+    return recovery.sweep(
+        wiring.repository(),
+        wiring.queue(),
+        wiring.outbox(),
+        wiring.fanout_queue(),
+        grace_seconds=0,
+        stale_seconds=stale_seconds,
+        limit=1000,
+        dead_letters=wiring.dead_letters() if lost_seconds is not None else None,
+        lost_seconds=lost_seconds,
+    )

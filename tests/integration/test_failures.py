@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from chalicelib import cli, wiring
-from chalicelib.services import recovery
 from tests.crash import SimulatedCrash
-from tests.integration.helpers import batch, fan_out, item, post, sqs_event, wakeups
+from tests.integration.helpers import batch, fan_out, item, post, sqs_event, sweep_now, wakeups
 
 # The chalice test client's Lambda context gives each invocation 3 s; a payout's lock lease is the
 # invocation's remaining time plus 1 s.
@@ -45,18 +44,6 @@ def payout(client: Any, pid: str) -> dict[str, Any]:
 
 def transfers(db: Any, pid: str) -> int:
     return int(one(db, "SELECT count(*) FROM sandbox_pix_transfers WHERE payout_id = %s", pid)[0])
-
-
-def sweep_now(stale_seconds: int = 900) -> dict[str, int]:
-    return recovery.sweep(
-        wiring.repository(),
-        wiring.queue(),
-        wiring.outbox(),
-        wiring.fanout_queue(),
-        grace_seconds=0,
-        stale_seconds=stale_seconds,
-        limit=1000,
-    )
 
 
 def undone_records(db: Any, batch_id: str) -> int:

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
-from chalicelib.services import recovery
 from tests.integration.conftest import configured_app
-from tests.integration.helpers import batch, fan_out, item, post, service_output, sqs_event
+from tests.integration.helpers import batch, fan_out, item, post, service_output, sqs_event, sweep_now
 from tests.support import scratch_database
 
 DOWN = "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2"
@@ -144,20 +143,6 @@ def own_database(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterat
         yield c, aws, url
 
 
-def sweep(lost_seconds: int) -> dict[str, int]:
-    return recovery.sweep(
-        wiring.repository(),
-        wiring.queue(),
-        wiring.outbox(),
-        wiring.fanout_queue(),
-        grace_seconds=0,
-        stale_seconds=900,
-        limit=1000,
-        dead_letters=wiring.dead_letters(),
-        lost_seconds=lost_seconds,
-    )
-
-
 def age(url: str, seconds: int) -> None:
     import psycopg2
 
@@ -175,10 +160,10 @@ def test_payouts_whose_messages_were_lost_are_resent_by_the_next_sweep_once(own_
     fan_out(client, aws)
     assert sorted(b["payout_id"] for b in queued(aws)) == sorted(ids)  # the emulator died: the queue is empty
     age(url, 90)
-    report = sweep(lost_seconds=60)
+    report = sweep_now(lost_seconds=60)
     assert (report["missing"], report["lost_payouts"], report["stale_payouts"]) == (3, 3, 0)
     assert sorted(b["payout_id"] for b in queued(aws)) == sorted(ids)
-    again = sweep(lost_seconds=60)  # re-sent once per window, not on every sweep
+    again = sweep_now(lost_seconds=60)  # re-sent once per window, not on every sweep
     assert again["lost_payouts"] == 0 and queued(aws) == []
 
 
@@ -190,7 +175,7 @@ def test_payouts_whose_messages_are_still_queued_or_dead_lettered_are_not_resent
     aws["sqs"].send_message(QueueUrl=aws["dlq_url"], MessageBody=json.dumps({"payout_id": ids[0]}))
     aws["sqs"].send_message(QueueUrl=aws["queue_url"], MessageBody=json.dumps({"payout_id": ids[1]}))
     age(url, 90)
-    report = sweep(lost_seconds=60)
+    report = sweep_now(lost_seconds=60)
     assert (report["missing"], report["lost_payouts"]) == (0, 0)
 
 
@@ -199,7 +184,7 @@ def test_recently_touched_payouts_are_left_to_the_next_sweep(own_database):
     post(client, batch(item(), item()))
     fan_out(client, aws)
     queued(aws)
-    report = sweep(lost_seconds=60)
+    report = sweep_now(lost_seconds=60)
     assert report["missing"] == 2 and report["lost_payouts"] == 0  # being settled or just created
 
 
@@ -207,5 +192,5 @@ def test_payouts_whose_fan_out_has_not_run_are_not_counted_as_lost(own_database)
     client, _aws, url = own_database
     post(client, batch(item(), item()))  # committed with its outbox record; the fan-out has not run yet
     age(url, 90)
-    report = sweep(lost_seconds=60)
+    report = sweep_now(lost_seconds=60)
     assert (report["missing"], report["lost_payouts"]) == (0, 0)
