@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError as BotoClientError
 
 from . import reconcile_cli, stack_target, wiring
 from .adapters.migrations import apply_migrations
-from .domain.errors import Unavailable
+from .domain.errors import DependencyRefused, Unavailable
 from .services import confirmations, recovery, watch
 
 
@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m chalicelib.cli") 
 
     try:
         result = _run(args)
+    except DependencyRefused as exc:  # up, but it will not take the call: a setting is wrong
+        sys.stderr.write(f"{args.command}: {exc}; check the stack's settings and permissions\n")
+        return 3
+    # botocore's own errors: the payouts queue (adapters/sqs_queue.py) does not translate them yet.
     except (Unavailable, psycopg2.Error, BotoCoreError, BotoClientError) as exc:
         sys.stderr.write(f"{args.command}: could not reach its database or queues ({exc}); is the stack up?\n")
         return 3

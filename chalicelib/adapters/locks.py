@@ -10,6 +10,11 @@ The common case, a payout nobody has locked yet, is asked with the cheapest cond
 (`attribute_not_exists`); only a payout whose lock turned out to exist is asked again whether
 that lock's lease has run out. On the emulator the condition's parsing and evaluation were a
 fifth of its CPU while settling.
+
+A failed condition is an answer, not an outage: it says who holds a lock and never leaves this
+module. Every other SDK error leaves as the domain's (aws_errors.py): Unavailable when DynamoDB is
+down or throttling, DependencyRefused when the table is missing or access denied. The worker fails
+closed on either: no provider call without the lock.
 """
 
 from __future__ import annotations
@@ -20,9 +25,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .aws_errors import aws_errors, error_code
+
 _ATTEMPTS = 4  # the lease question costs one more; a TransactionConflict (another transaction on the items) too
 _FREE = "attribute_not_exists(id)"
 _FREE_OR_EXPIRED = "attribute_not_exists(id) OR expiration < :now"
+
+
+class _Cancelled(Exception):
+    """DynamoDB cancelled the transaction; `reasons` has one entry per item, in order."""
+
+    def __init__(self, reasons: list[dict[str, Any]]) -> None:
+        super().__init__("transaction cancelled")
+        self.reasons = reasons
 
 
 def lock_key(payout_id: str) -> str:
@@ -44,14 +59,11 @@ class PayoutLocks:
                 return [], held
             now = time.time()
             try:
-                self._client.transact_write_items(
-                    TransactItems=[self._put(p, owner, now, lease_seconds, p in exists) for p in wanted]
-                )
+                with aws_errors("the lock table"):
+                    self._transact([self._put(p, owner, now, lease_seconds, p in exists) for p in wanted])
                 return wanted, held
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise
-                reasons = exc.response.get("CancellationReasons") or []
+            except _Cancelled as cancelled:
+                reasons = cancelled.reasons
                 for p, reason in zip(wanted, reasons, strict=False):
                     if reason.get("Code") != "ConditionalCheckFailed":
                         continue
@@ -63,18 +75,31 @@ class PayoutLocks:
         return [], held + wanted  # still conflicting: treat as held, the messages come back soon
 
     def release(self, payout_id: str, owner: str) -> None:
-        """Give a lock back early (after a failed attempt) so the retry need not wait for the lease."""
+        """Give a lock back early (after a failed attempt) so the retry need not wait for the lease.
+
+        A lock someone else holds now (ours ran out and was taken over) is theirs: left alone."""
+        with aws_errors("the lock table"):
+            try:
+                self._client.delete_item(
+                    TableName=self._table,
+                    Key={"id": {"S": lock_key(payout_id)}},
+                    ConditionExpression="#o = :owner",
+                    ExpressionAttributeNames={"#o": "owner"},
+                    ExpressionAttributeValues={":owner": {"S": owner}},
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        # A cancelled transaction is read here, inside aws_errors: its reasons say which locks are
+        # taken. Any other error goes on to be translated.
         try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key={"id": {"S": lock_key(payout_id)}},
-                ConditionExpression="#o = :owner",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
+            self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if error_code(exc) != "TransactionCanceledException":
                 raise
+            raise _Cancelled(exc.response.get("CancellationReasons") or []) from exc
 
     def _put(self, payout_id: str, owner: str, now: float, lease_seconds: float, exists: bool) -> dict[str, Any]:
         # The lease's end is also the table's TTL attribute (whole seconds): once it has passed, the

@@ -6,9 +6,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from ..domain.errors import Unavailable
+from .aws_errors import aws_errors
 from .sqs_queue import SQS_BATCH
+
+_QUEUE = "the webhook queue"
 
 
 def delivery_body(delivery_ids: Sequence[int]) -> str:
@@ -27,8 +29,9 @@ class WebhookQueue:
             chunk = groups[i : i + SQS_BATCH]
             entries = [{"Id": str(n), "MessageBody": delivery_body(g)} for n, g in enumerate(chunk)]
             try:
-                failed = self._client.send_message_batch(QueueUrl=self._url, Entries=entries).get("Failed", [])
-            except (BotoCoreError, ClientError):
+                with aws_errors(_QUEUE):
+                    failed = self._client.send_message_batch(QueueUrl=self._url, Entries=entries).get("Failed", [])
+            except Unavailable:  # down, or refused: the caller marks what is left to go again
                 return unsent + [d for g in groups[i:] for d in g]
             unsent += [d for f in failed for d in chunk[int(f["Id"])]]
         return unsent

@@ -39,6 +39,14 @@ class Unavailable(ServiceError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class DependencyRefused(Unavailable):
+    """A dependency answered but refused the call: access denied, no such queue, table or secret.
+
+    Not an outage: retrying fixes nothing until an operator fixes the configuration, so logs and
+    alarms tell it apart. It stays an Unavailable because for a payout the answer is the same:
+    nothing was done, keep the work and come back later; never drop it, never fail it."""
+
+
 class Busy(Unavailable):
     """Concurrent writes kept conflicting (deadlocks, lock timeouts) after a few retries in place.
 

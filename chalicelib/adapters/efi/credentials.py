@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..secrets import read_secret
+
 
 @dataclass(frozen=True, slots=True)
 class EfiCredentials:
@@ -44,7 +46,7 @@ class EfiCredentials:
     @classmethod
     def from_secret(cls, client: Any, secret_id: str) -> EfiCredentials:
         """One Secrets Manager secret: {"client_id", "client_secret", "certificate", "private_key", "ca"?}."""
-        secret = json.loads(client.get_secret_value(SecretId=secret_id)["SecretString"])
+        secret = read_secret(client, secret_id)
         return cls(
             client_id=str(secret.get("client_id") or ""),
             client_secret=str(secret.get("client_secret") or ""),
