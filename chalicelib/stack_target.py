@@ -6,8 +6,14 @@ import os
 from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 
-# Where `infra/stack.py up` describes the embedded stack: the working directory's, then this tree's.
-STACK_DIRS: tuple[Path, ...] = (Path.cwd() / ".stack", Path(__file__).resolve().parents[1] / ".stack")
+
+def stack_dirs() -> tuple[Path, ...]:
+    """Where `infra/stack.py up` describes the embedded stack: the working directory's, then this tree's.
+
+    Asked at each call, not at import: importing this module does no work, and a command run after
+    a chdir (or a test in its own folder) looks where it is now."""
+    return (Path.cwd() / ".stack", Path(__file__).resolve().parents[1] / ".stack")
+
 
 DATABASE = ("DATABASE_URL", "DATABASE_SECRET_ARN")
 QUEUES = ("PAYOUTS_QUEUE_URL", "PAYOUTS_DLQ_URL", "FANOUT_QUEUE_URL")
@@ -28,8 +34,10 @@ class NoTarget(Exception):
     """Nothing says which database or queue to act on; the message says what to set."""
 
 
-def resolve(command: str, environ: Mapping[str, str], stack_dirs: Sequence[Path] = STACK_DIRS) -> dict[str, str]:
-    """The settings to add to the environment so `command` acts on what it was pointed at."""
+def resolve(command: str, environ: Mapping[str, str], folders: Sequence[Path] | None = None) -> dict[str, str]:
+    """The settings to add to the environment so `command` acts on what it was pointed at.
+
+    `folders`: where to look for an embedded stack's `.stack/`; stack_dirs() when not given."""
     needs_queues = command in QUEUE_COMMANDS
     if any(environ.get(name) for name in DATABASE):
         missing = [name for name in QUEUES if needs_queues and not environ.get(name)]
@@ -38,7 +46,7 @@ def resolve(command: str, environ: Mapping[str, str], stack_dirs: Sequence[Path]
         if missing:
             raise NoTarget(f"{command}: a database is set but not {', '.join(missing)}; set them too.")
         return {}
-    for folder in stack_dirs:
+    for folder in stack_dirs() if folders is None else folders:
         if (folder / "database_url").is_file():
             return _embedded(folder, environ)
     also = ", PAYOUTS_QUEUE_URL, PAYOUTS_DLQ_URL, FANOUT_QUEUE_URL and AWS_REGION" if needs_queues else ""
@@ -92,6 +100,6 @@ def apply(command: str, environ: MutableMapping[str, str] | None = None) -> bool
     """Resolve and write the result into the environment (os.environ unless given); True when it added settings.
     Raises NoTarget."""
     env = os.environ if environ is None else environ
-    added = resolve(command, env, STACK_DIRS)
+    added = resolve(command, env)
     env.update(added)
     return bool(added)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
-# The embedded stack (`make up`) writes these in the repository it was started from.
-_STACK_DIRS = (Path.cwd() / ".stack", Path(__file__).resolve().parents[2] / ".stack")
+from ..stack_target import stack_dirs
+
 TIMEOUT_SECONDS = 60
 
 
@@ -49,7 +48,8 @@ class ApiConfig:
     @classmethod
     def from_environment(cls) -> ApiConfig:
         url, key = os.environ.get("PIX_API_URL"), os.environ.get("PIX_API_KEY")
-        for folder in _STACK_DIRS:
+        # The embedded stack (`make up`) writes these in the repository it was started from.
+        for folder in stack_dirs():
             if url and key:
                 break
             if (folder / "api_url").is_file() and (folder / "api_key").is_file():

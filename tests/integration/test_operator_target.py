@@ -33,7 +33,7 @@ def bare(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
         monkeypatch.setenv(name, "")  # recorded, so that what the command adds is removed again
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(stack_target, "STACK_DIRS", (tmp_path / ".stack",))
+    monkeypatch.setattr(stack_target, "stack_dirs", lambda: (tmp_path / ".stack",))
     yield tmp_path
     wiring.reset()
 

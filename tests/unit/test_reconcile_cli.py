@@ -62,7 +62,7 @@ def test_a_backwards_window_is_a_usage_error_before_any_target_is_looked_for(
 
     for name in stack_target.DATABASE:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(stack_target, "STACK_DIRS", (tmp_path / ".stack",))  # no embedded stack either
+    monkeypatch.setattr(stack_target, "stack_dirs", lambda: (tmp_path / ".stack",))  # no embedded stack either
     argv = ["reconcile", "--since", "2026-12-02T00:00:00Z", "--until", "2026-12-01T00:00:00Z"]
     assert cli.main(argv) == 2
     assert capsys.readouterr().err == "reconcile: --since must be before --until\n"
