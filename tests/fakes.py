@@ -6,6 +6,7 @@ import copy
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain.batch_request import PayoutItem
@@ -14,6 +15,8 @@ from chalicelib.domain.idempotency import ExistingPayout, Fingerprint
 from chalicelib.domain.outbox import ENQUEUE_PAYOUTS
 from chalicelib.domain.payout_status import PayoutStatus
 from chalicelib.services.ports import SQS_BATCH
+
+_NOW = datetime(2026, 1, 1, tzinfo=UTC)  # no clock in the fakes: times only fill the Payout
 
 
 @dataclass
@@ -25,6 +28,7 @@ class Tables:
     items: dict[str, list[tuple[int, str, bool]]] = field(default_factory=dict)  # batch_id -> (index, id, dup)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)  # (type, batch_id)
+    history: list[tuple[str, str]] = field(default_factory=list)  # (payout_id, event): each payout's history
 
 
 class FakeBatchWriter:
@@ -69,6 +73,18 @@ class FakeBatchWriter:
                 "end_to_end_id": new_e2e_id(),
                 "status": PayoutStatus.PENDING,
                 "stale": False,
+                # what settlement reads and writes (tests/fakes_settlement.py)
+                "attempts": 0,
+                "provider_failures": 0,
+                "provider_step": None,
+                "failure_code": None,
+                "failure_message": None,
+                "provider": None,
+                "provider_send_id": None,
+                "provider_end_to_end_id": None,
+                "provider_status": None,
+                "created_at": _NOW,
+                "updated_at": _NOW,
             }
 
     def insert_batch_items(self, batch_id: str, rows: Sequence[tuple[int, str, bool]]) -> None:
