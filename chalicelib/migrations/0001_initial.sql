@@ -1,4 +1,5 @@
--- Batches, payouts, their event log, and the sandbox provider's ledger.
+-- Batches, payouts and their event log. The sandbox provider's tables are not here: they have a
+-- migration chain of their own, applied only where that provider runs (adapters/migrations.py).
 
 CREATE TABLE batches (
     batch_id     text PRIMARY KEY CHECK (length(batch_id) BETWEEN 1 AND 64),
@@ -60,24 +61,3 @@ CREATE TABLE payout_events (
 );
 
 CREATE INDEX payout_events_payout_idx ON payout_events (payout_id, event_id);
-
--- The sandbox Pix provider's own books. No uniqueness on the payout or the
--- end-to-end id on purpose: a double payment must be visible here.
-CREATE TABLE sandbox_pix_transfers (
-    transfer_id   bigserial PRIMARY KEY,
-    end_to_end_id char(32) NOT NULL,
-    payout_id     uuid NOT NULL,
-    amount_cents  bigint NOT NULL,
-    pix_key_type  text NOT NULL,
-    pix_key       text NOT NULL,
-    executed_at   timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-
-CREATE INDEX sandbox_pix_transfers_e2e_idx ON sandbox_pix_transfers (end_to_end_id);
-
--- How many times the sandbox has been asked to send each end-to-end id, so
--- its scripted failures ("fail the first N attempts") are deterministic.
-CREATE TABLE sandbox_pix_attempts (
-    end_to_end_id char(32) PRIMARY KEY,
-    attempts      integer NOT NULL
-);
