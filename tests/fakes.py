@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.batch_request import PayoutItem
+from chalicelib.domain.dead_letter import DeadLetterOutcome, DeadLetterView
 from chalicelib.domain.errors import ExternalIdTaken
 from chalicelib.domain.idempotency import ExistingPayout, Fingerprint
 from chalicelib.domain.outbox import ENQUEUE_PAYOUTS
-from chalicelib.domain.payout_status import PayoutStatus
+from chalicelib.domain.payout_status import RETRIES_EXHAUSTED, PayoutStatus, exhausted_reason
 from chalicelib.services.ports import SQS_BATCH
 
 _NOW = datetime(2026, 1, 1, tzinfo=UTC)  # no clock in the fakes: times only fill the Payout
@@ -85,6 +87,8 @@ class FakeBatchWriter:
                 "provider_status": None,
                 "created_at": _NOW,
                 "updated_at": _NOW,
+                "recent": False,  # touched within a settle lease (the dead-letter rule's question)
+                "last_event": None,  # (event, attempt, code, detail) of its latest history entry
             }
 
     def insert_batch_items(self, batch_id: str, rows: Sequence[tuple[int, str, bool]]) -> None:
@@ -102,6 +106,17 @@ class FakeBatchWriter:
 
     def add_batch_accepted(self, batch_id: str, accepted_data: Any, completed: bool) -> None:
         self.tables.events += [("batch.accepted", batch_id)] + ([("batch.completed", batch_id)] if completed else [])
+
+
+_TICKS = itertools.count(1)
+
+
+def touch(
+    row: dict[str, Any], event: str, attempt: int | None = None, code: str | None = None, detail: str | None = None
+) -> None:
+    """A write to the row: a later updated_at (a tick, no clock) and its latest history entry."""
+    row["updated_at"] = _NOW + timedelta(microseconds=next(_TICKS))
+    row["last_event"] = (event, attempt, code, detail)
 
 
 def _fingerprint(p: dict[str, Any]) -> Fingerprint:
@@ -147,10 +162,35 @@ class FakeRepository:
             self.tables.payouts[pid]["stale"] = False
         return claimed
 
-    def give_up(
-        self, payout_id: str, lease_seconds: int, budget: int, paid_at_provider: Callable[[str], bool]
-    ) -> tuple[str, PayoutStatus | None]:
-        raise NotImplementedError("the dead-letter rule is tested against PostgreSQL")
+    # -- the dead-letter rule's statements (no clock: a row's "recent" says it was touched within the lease) --
+
+    def dead_letter_view(self, payout_id: str, lease_seconds: int) -> DeadLetterView | None:
+        p = self.tables.payouts.get(payout_id)
+        if p is None:
+            return None
+        event, attempt, code, detail = p["last_event"] or (None, None, None, None)
+        return DeadLetterView(
+            PayoutStatus(p["status"]), p["attempts"], p["provider_failures"], p["end_to_end_id"], p["updated_at"],
+            p["recent"], event, attempt, code, detail,
+        )  # fmt: skip
+
+    def close_dead_letter(
+        self, payout_id: str, seen: DeadLetterView, outcome: DeadLetterOutcome, lease_seconds: int
+    ) -> bool:
+        now = self.dead_letter_view(payout_id, lease_seconds)
+        if now is None or not now.same_payout_state(seen):
+            return False
+        p = self.tables.payouts[payout_id]
+        if outcome is DeadLetterOutcome.RECOVERED:
+            p.update(status=PayoutStatus.COMPLETED, provider_step=None)
+        elif outcome is DeadLetterOutcome.FAILED:
+            reason = exhausted_reason(now.provider_failures, *now.last_error())
+            p.update(
+                status=PayoutStatus.FAILED, provider_step=None, failure_code=RETRIES_EXHAUSTED, failure_message=reason
+            )
+        touch(p, outcome.value)
+        self.tables.history.append((payout_id, outcome.value))
+        return True
 
     def reopen_exhausted(self, batch_id: str | None = None, limit: int = 10_000) -> list[str]:
         return []

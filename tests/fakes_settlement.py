@@ -32,7 +32,7 @@ from chalicelib.domain.payout_status import (
 )
 from chalicelib.domain.provider import ExecutedTransfer, SendReport, Transfer
 from chalicelib.domain.send_id import send_id_for
-from tests.fakes import FakeRepository
+from tests.fakes import FakeRepository, touch
 
 PAID_AT = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -83,8 +83,11 @@ class _Rows:
             raise Unavailable("the database is unavailable")
         return self.repo.tables.payouts
 
-    def log(self, payout_id: str, event: str) -> None:
+    def log(
+        self, payout_id: str, event: str, attempt: int | None = None, code: str | None = None, detail: str | None = None
+    ) -> None:
         self.repo.tables.history.append((payout_id, event))
+        touch(self.repo.tables.payouts[payout_id], event, attempt, code, detail)
 
 
 class FakeSettlementStatements(_Rows):
@@ -101,7 +104,7 @@ class FakeSettlementStatements(_Rows):
             row["provider_step"] = state_of(row).step.value if previous is PayoutStatus.PROCESSING else "not_sent"
             row["status"] = PayoutStatus.PROCESSING
             row["attempts"] += 1
-            self.log(payout_id, "attempt_started")
+            self.log(payout_id, "attempt_started", row["attempts"])
             started[payout_id] = (payout_of(payout_id, row), previous)
         return started
 
@@ -113,7 +116,7 @@ class FakeSettlementStatements(_Rows):
             return 0, False
         row["provider_failures"] += 1
         failures = int(row["provider_failures"])
-        self.log(payout_id, event)
+        self.log(payout_id, event, attempt, code, detail)
         if event != "attempt_failed" or failures < budget:
             return failures, False
         row.update(
@@ -122,7 +125,7 @@ class FakeSettlementStatements(_Rows):
             failure_message=exhausted_reason(failures, code, detail),
             provider_step=None,
         )
-        self.log(payout_id, "failed")
+        self.log(payout_id, "failed", attempt, "RETRIES_EXHAUSTED", row["failure_message"])
         return failures, True
 
 
@@ -156,8 +159,9 @@ class FakeTransitions(_Rows):
                 continue
             decision = decide(state_of(row), word.event, word.failure_code)
             decisions.append(decision)
+            heard = f"{word.source}_{word.event.value}"
             if decision.verdict is Verdict.REFUSE:
-                self.log(word.payout_id, f"{word.source}_{word.event.value}")
+                self.log(word.payout_id, heard, word.attempt, word.failure_code, f"refused: {decision.reason}")
                 continue
             if decision.moves:
                 target = decision.target
@@ -172,7 +176,7 @@ class FakeTransitions(_Rows):
             row["provider"] = word.provider or row["provider"]
             row["provider_send_id"] = word.send_id or row["provider_send_id"]
             row["provider_end_to_end_id"] = word.end_to_end_id or row["provider_end_to_end_id"]
-            self.log(word.payout_id, str(decision.target) if decision.moves else f"{word.source}_{word.event.value}")
+            self.log(word.payout_id, str(decision.target) if decision.moves else heard, word.attempt, word.failure_code)
         return decisions
 
 

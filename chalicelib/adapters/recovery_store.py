@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
+from ..domain.dead_letter import DeadLetterOutcome, DeadLetterView
 from ..domain.payout_status import PayoutStatus, exhausted_reason
 from .database import Database, one
 from .payout_rows import AWAITING_SQL, ROW_LOCK, exhaust, insert_event
 from .pg_conflicts import retry_conflicts
+
+# The payout, whether it was touched within a lease, and its latest history entry.
+_VIEW_SQL = (
+    "SELECT p.status, p.attempts, p.provider_failures, p.end_to_end_id, p.updated_at,"
+    " p.updated_at > now() - make_interval(secs => %s), e.event, e.attempt, e.code, e.detail"
+    " FROM payouts p LEFT JOIN LATERAL (SELECT event, attempt, code, detail FROM payout_events"
+    " WHERE payout_id = p.payout_id ORDER BY event_id DESC LIMIT 1) e ON true WHERE p.payout_id = %s"
+)
+
+
+def _view(row: tuple[Any, ...] | None) -> DeadLetterView | None:
+    if row is None:
+        return None
+    return DeadLetterView(
+        status=PayoutStatus(row[0]),
+        attempts=int(row[1]),
+        provider_failures=int(row[2]),
+        end_to_end_id=str(row[3]),
+        updated_at=row[4],
+        recent=bool(row[5]),
+        last_event=row[6],
+        last_attempt=row[7],
+        last_code=row[8],
+        last_detail=row[9],
+    )
 
 
 class RecoveryStatements:
@@ -40,74 +66,46 @@ class RecoveryStatements:
             )
             return [r[0] for r in cur.fetchall()]
 
-    @retry_conflicts
-    def give_up(
-        self, payout_id: str, lease_seconds: int, budget: int, paid_at_provider: Callable[[str], bool]
-    ) -> tuple[str, PayoutStatus | None]:
-        """A dead letter's payout. Returns (outcome, status):
+    def dead_letter_view(self, payout_id: str, lease_seconds: int) -> DeadLetterView | None:
+        """A dead letter's payout and its latest history entry, read without a lock: the rule decides
+        on it in services/recovery.py, asking the provider meanwhile."""
+        with self.db.statement() as cur:
+            cur.execute(_VIEW_SQL, (lease_seconds, payout_id))
+            return _view(cur.fetchone())
 
-        "recovered" (Completed: the provider has the transfer), "failed" (Failed RETRIES_EXHAUSTED:
-        `budget` sends were not paid), "returned" (neither: its message ran out of receives on faults
-        of our own, so it goes back to the payouts queue), "in_flight" (an attempt may still run:
-        try later), "already_final" or "unknown_payout".
+    @retry_conflicts
+    def close_dead_letter(
+        self, payout_id: str, seen: DeadLetterView, outcome: DeadLetterOutcome, lease_seconds: int
+    ) -> bool:
+        """Record the rule's outcome, under the row lock, only if the payout is still as `seen`.
+
+        False when something moved since it was read (an attempt started or ended, a word changed
+        its status): nothing is written, and the rule decides again later. The lock blocks any new
+        attempt until the outcome is committed.
         """
         with self.db.transaction() as cur:
-            cur.execute(
-                "SELECT status, attempts, end_to_end_id, updated_at > now() - make_interval(secs => %s),"
-                f" provider_failures FROM payouts WHERE payout_id = %s {ROW_LOCK}",
-                (lease_seconds, payout_id),
-            )
-            row = cur.fetchone()
-            if row is None:
-                return "unknown_payout", None
-            status, attempts, e2e, recent, failures = PayoutStatus(row[0]), row[1], row[2], row[3], row[4]
-            if status in (PayoutStatus.COMPLETED, PayoutStatus.FAILED):
-                return "already_final", status
-            cur.execute(
-                "SELECT event, attempt, code, detail FROM payout_events WHERE payout_id = %s"
-                " ORDER BY event_id DESC LIMIT 1",
-                (payout_id,),
-            )
-            last = cur.fetchone()
-            # The row lock above blocks any new attempt from starting; the last one is over if it
-            # recorded its failure, or if it started longer ago than a settle function can run.
-            attempt_over = last is not None and last[0] in ("attempt_failed", "outcome_unknown") and last[1] == attempts
-            if status is PayoutStatus.PROCESSING and recent and not attempt_over:
-                return "in_flight", status
-            if paid_at_provider(e2e):
+            cur.execute(_VIEW_SQL + f" {ROW_LOCK} OF p", (lease_seconds, payout_id))
+            now = _view(cur.fetchone())
+            if now is None or not now.same_payout_state(seen):
+                return False
+            status, attempts = now.status, now.attempts
+            if outcome is DeadLetterOutcome.RECOVERED:
                 cur.execute(
                     "UPDATE payouts SET status = 'Completed', provider_step = NULL, updated_at = now()"
                     " WHERE payout_id = %s",
                     (payout_id,),
                 )
-                insert_event(
-                    cur,
-                    payout_id,
-                    "recovered",
-                    status.value,
-                    "Completed",
-                    attempts,
-                    None,
-                    "transfer found at the provider when its message was dead-lettered",
+                detail = "transfer found at the provider when its message was dead-lettered"
+                insert_event(cur, payout_id, "recovered", status.value, "Completed", attempts, None, detail)
+            elif outcome is DeadLetterOutcome.FAILED:
+                exhaust(cur, payout_id, status, attempts, exhausted_reason(now.provider_failures, *now.last_error()))
+            else:
+                detail = (
+                    f"dead-lettered after {now.provider_failures} failed provider attempt(s);"
+                    " sent back to the payouts queue"
                 )
-                return "recovered", PayoutStatus.COMPLETED
-            if failures >= budget:
-                failed = last if last is not None and last[0] in ("attempt_failed", "outcome_unknown") else None
-                reason = exhausted_reason(failures, failed[2] if failed else None, failed[3] if failed else None)
-                exhaust(cur, payout_id, status, attempts, reason)
-                return "failed", PayoutStatus.FAILED
-            # Only the provider ends a payout Failed: receives spent on faults of our own are not its no.
-            insert_event(
-                cur,
-                payout_id,
-                "returned",
-                None,
-                None,
-                attempts,
-                None,
-                f"dead-lettered after {failures} failed provider attempt(s); sent back to the payouts queue",
-            )
-            return "returned", status
+                insert_event(cur, payout_id, "returned", None, None, attempts, None, detail)
+            return True
 
     @retry_conflicts
     def reopen_exhausted(self, batch_id: str | None = None, limit: int = 10_000) -> list[str]:

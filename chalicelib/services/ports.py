@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..domain.batch_request import PayoutItem
+from ..domain.dead_letter import DeadLetterOutcome, DeadLetterView
 from ..domain.idempotency import ExistingPayout, Fingerprint
 from ..domain.outbox import Claimed, NotClaimed
 from ..domain.payout import BatchItem, Payout
@@ -73,9 +74,11 @@ class RecoveryStatements(Protocol):
 
     def claim_stale_payouts(self, stale_seconds: int, limit: int) -> list[str]: ...
 
-    def give_up(
-        self, payout_id: str, lease_seconds: int, budget: int, paid_at_provider: Callable[[str], bool]
-    ) -> tuple[str, PayoutStatus | None]: ...
+    def dead_letter_view(self, payout_id: str, lease_seconds: int) -> DeadLetterView | None: ...
+
+    def close_dead_letter(
+        self, payout_id: str, seen: DeadLetterView, outcome: DeadLetterOutcome, lease_seconds: int
+    ) -> bool: ...
 
     def reopen_exhausted(self, batch_id: str | None = None, limit: int = 10_000) -> list[str]: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..domain.dead_letter import DeadLetterOutcome, DeadLetterView
 from ..domain.outbox import ENQUEUE_PAYOUTS
 from ..domain.provider import PixProvider
 from ..observability import count, logger
@@ -97,15 +98,7 @@ def handle_dead_letter(
                 extra={"payout_id": payout_id, "provider_status": known.provider_status},
             )
             return "known_to_provider" if decision is not None else "unknown_payout"
-    outcome, _ = repo.give_up(
-        payout_id,
-        lease_seconds,
-        max_provider_attempts,
-        # An asynchronous provider was asked above: it has nothing under our send id.
-        (lambda e2e: False) if is_async(provider) else (lambda e2e: provider.find(e2e) is not None),
-    )
-    if outcome == "in_flight":
-        raise StillInFlight(payout_id)
+    outcome = _close_dead_letter(repo, provider, payout_id, lease_seconds, max_provider_attempts)
     if outcome == "returned":
         if queue.enqueue([payout_id]):
             raise RuntimeError(f"could not send payout {payout_id} back to the payouts queue")
@@ -116,6 +109,37 @@ def handle_dead_letter(
         count("PayoutsExhausted")
     logger.info("dead letter handled", extra={"payout_id": payout_id, "outcome": outcome})
     return outcome
+
+
+def dead_letter_outcome(view: DeadLetterView, paid: bool, budget: int) -> DeadLetterOutcome:
+    """Completed if the provider has the transfer; Failed only when the payout's own count of unpaid
+    provider attempts is spent; otherwise its receives went on faults of our own: send it back."""
+    if paid:
+        return DeadLetterOutcome.RECOVERED
+    if view.provider_failures >= budget:
+        return DeadLetterOutcome.FAILED
+    return DeadLetterOutcome.RETURNED
+
+
+def _close_dead_letter(
+    repo: RecoveryStatements, provider: PixProvider, payout_id: str, lease_seconds: int, budget: int
+) -> str:
+    """Read the payout, ask the provider with no lock held, then record the outcome under the row lock
+    only if nothing moved meanwhile (close_dead_letter): an attempt that started during the ask, or a
+    word that arrived, is never overruled by what was read before it. Nothing here ever sends."""
+    view = repo.dead_letter_view(payout_id, lease_seconds)
+    if view is None:
+        return "unknown_payout"
+    if view.final:
+        return "already_final"
+    if view.in_flight:
+        raise StillInFlight(payout_id)
+    # An asynchronous provider was asked by our send id before this: it has nothing under it.
+    paid = not is_async(provider) and provider.find(view.end_to_end_id) is not None
+    outcome = dead_letter_outcome(view, paid, budget)
+    if not repo.close_dead_letter(payout_id, view, outcome, lease_seconds):
+        raise StillInFlight(payout_id)  # it moved while the provider was asked: decide again later
+    return outcome.value
 
 
 def redrive(

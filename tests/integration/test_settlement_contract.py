@@ -1,5 +1,6 @@
-"""One contract for settlement's ports (SettlementStatements, and the Transitions it records through),
-run against the in-memory fakes (tests/fakes_settlement.py) and against PostgreSQL.
+"""One contract for settlement's ports (SettlementStatements, the Transitions it records through, and
+the dead-letter rule's RecoveryStatements), run against the in-memory fakes (tests/fakes.py,
+tests/fakes_settlement.py) and against PostgreSQL.
 
 The unit tests of settle_payouts run on the fakes; this is what makes their answers worth trusting.
 """
@@ -17,6 +18,7 @@ from chalicelib.adapters.database import Database
 from chalicelib.adapters.postgres import PayoutRepository
 from chalicelib.adapters.transitions import Transitions
 from chalicelib.domain.batch_request import parse_batch_request
+from chalicelib.domain.dead_letter import DeadLetterOutcome
 from chalicelib.domain.payout import Payout
 from chalicelib.domain.payout_ids import new_payout_ids
 from chalicelib.domain.payout_status import (
@@ -47,6 +49,7 @@ class Store:
     statements: Any  # SettlementStatements
     transitions: Any  # Transitions
     read: Callable[[str], Payout]
+    recovery: Any  # RecoveryStatements: the dead-letter rule's statements
 
     def payouts(self, n: int = 1) -> list[str]:
         batch_id = f"sc-{uuid.uuid4().hex[:12]}"
@@ -87,6 +90,7 @@ def store(request: pytest.FixtureRequest) -> Store:
             FakeSettlementStatements(repo),
             FakeTransitions(repo),
             lambda p: payout_of(p, repo.tables.payouts[p]),
+            repo,
         )
     db = Database(request.getfixturevalue("database_url"))
     pg = PayoutRepository(db)
@@ -96,7 +100,7 @@ def store(request: pytest.FixtureRequest) -> Store:
         assert found is not None
         return found
 
-    return Store(pg, pg, Transitions(db), read)
+    return Store(pg, pg, Transitions(db), read, pg)
 
 
 class TestStartAttempts:
@@ -182,3 +186,51 @@ class TestTransitions:
         assert late.verdict is Verdict.STAY
         payout = store.read(p)
         assert (payout.provider_status, payout.provider_end_to_end_id) == ("REALIZADO", "E-provider")
+
+
+class TestDeadLetterStatements:
+    """What the dead-letter rule reads and writes (RecoveryStatements), on both stores."""
+
+    def failed_once(self, store: Store) -> str:
+        [p] = store.payouts()
+        store.statements.start_attempts([p])
+        store.say(p, PayoutEvent.OUTCOME_UNKNOWN)
+        store.statements.record_provider_failure(p, "outcome_unknown", 1, "TIMEOUT", "read timeout", 3)
+        return p
+
+    def test_the_view_names_the_attempt_and_its_last_error(self, store: Store) -> None:
+        p = self.failed_once(store)
+        view = store.recovery.dead_letter_view(p, 0)
+        assert (view.status, view.attempts, view.provider_failures) == (PayoutStatus.PROCESSING, 1, 1)
+        assert view.end_to_end_id == store.read(p).end_to_end_id
+        assert view.last_error() == ("TIMEOUT", "read timeout") and not view.in_flight and not view.final
+        assert store.recovery.dead_letter_view(str(uuid.uuid4()), 0) is None
+
+    def test_an_outcome_is_written_when_nothing_moved_since_the_view(self, store: Store) -> None:
+        p = self.failed_once(store)
+        view = store.recovery.dead_letter_view(p, 0)
+        assert store.recovery.close_dead_letter(p, view, DeadLetterOutcome.FAILED, 0)
+        payout = store.read(p)
+        assert payout.state == failed(RETRIES_EXHAUSTED)
+        assert payout.failure_message == "gave up after 1 failed provider attempt(s); last error: TIMEOUT read timeout"
+        done = self.failed_once(store)
+        assert store.recovery.close_dead_letter(
+            done, store.recovery.dead_letter_view(done, 0), DeadLetterOutcome.RECOVERED, 0
+        )
+        assert store.state(done) == COMPLETED
+
+    def test_a_returned_payout_stays_as_it_is(self, store: Store) -> None:
+        p = self.failed_once(store)
+        assert store.recovery.close_dead_letter(p, store.recovery.dead_letter_view(p, 0), DeadLetterOutcome.RETURNED, 0)
+        assert store.state(p) == UNCERTAIN and store.read(p).provider_failures == 1
+
+    @pytest.mark.parametrize("move", ["new attempt", "provider word"])
+    def test_nothing_is_written_when_the_payout_moved_after_the_view(self, store: Store, move: str) -> None:
+        p = self.failed_once(store)
+        view = store.recovery.dead_letter_view(p, 0)
+        if move == "new attempt":
+            store.statements.start_attempts([p])
+        else:
+            store.say(p, PayoutEvent.CONFIRMED)
+        assert not store.recovery.close_dead_letter(p, view, DeadLetterOutcome.FAILED, 0)
+        assert store.read(p).status is not PayoutStatus.FAILED
