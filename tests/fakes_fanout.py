@@ -125,24 +125,28 @@ class Died(BaseException):
 class FaultyPayoutQueue(FakePayoutQueue):
     """The payout queue with SQS's faults, chunk by chunk; chunks are numbered from 1 over the queue's life.
 
+    A chunk is one SendMessageBatch call: up to SQS_BATCH messages of `per_message` payouts each, grouped
+    in order as adapters/sqs_queue.py groups them.
+
     refuse:     {chunk number: how many of its last messages SQS refuses} (throttled entries, after the retry)
     down_from:  from this chunk on every chunk comes back whole (the queue unreachable, as the adapter does)
     die_after:  the invocation dies (Died) when asked for a chunk after this many
     before_chunk: called with each chunk's number before it is sent (another worker's move, time passing)
 
-    `chunks` keeps each chunk asked for, `sent` (FakePayoutQueue's) only the messages SQS took. Sending is lazy,
-    one chunk per step of the generator, as the adapter's one-worker path is.
+    `chunks` keeps each chunk asked for, `sent` (FakePayoutQueue's) only the payouts of messages SQS took.
+    Sending is lazy, one chunk per step of the generator, as the adapter's one-worker path is.
     """
 
     def __init__(
         self,
         *,
+        per_message: int = 1,
         refuse: dict[int, int] | None = None,
         down_from: int | None = None,
         die_after: int | None = None,
         before_chunk: Callable[[int], None] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(per_message=per_message)
         self.refuse = dict(refuse or {})
         self.down_from = down_from
         self.die_after = die_after
@@ -154,21 +158,24 @@ class FaultyPayoutQueue(FakePayoutQueue):
         done = 0
         try:
             for chunk in chunks:
-                assert 0 < len(chunk) <= SQS_BATCH
+                assert 0 < len(chunk) <= self.chunk_size
                 number = len(self.chunks) + 1
                 if self.die_after is not None and number > self.die_after:
                     raise Died(f"died before chunk {number}")
                 if self.before_chunk is not None:
                     self.before_chunk(number)
                 self.chunks.append(list(chunk))
+                n = self.per_message
+                messages = [list(chunk[i : i + n]) for i in range(0, len(chunk), n)]
+                assert len(messages) <= SQS_BATCH
                 if self.down_from is not None and number >= self.down_from:
-                    unsent = list(chunk)
+                    refused = len(messages)
                 else:
-                    refused = min(len(chunk), self.refuse.get(number, 0))
-                    unsent = list(chunk[len(chunk) - refused :])
-                self.sent += [pid for pid in chunk if pid not in unsent]
+                    refused = min(len(messages), self.refuse.get(number, 0))
+                taken, unsent = messages[: len(messages) - refused], messages[len(messages) - refused :]
+                self.sent += [pid for message in taken for pid in message]
                 done += 1
-                yield unsent
+                yield [pid for message in unsent for pid in message]
         except GeneratorExit:
             if done < len(chunks):
                 self.closed_early += 1
