@@ -21,6 +21,7 @@ class Settings:
     sandbox_latency_ms: int
     max_body_bytes: int
     enqueue_workers: int
+    payouts_per_message: int
     fanout_range_items: int
     retry_base_seconds: float
     retry_max_seconds: float
@@ -81,6 +82,9 @@ class Settings:
             # Lambda's synchronous payload limit is 6 MB; keep headroom for the event envelope
             max_body_bytes=int(e.get("MAX_BODY_BYTES", str(5 * 1024 * 1024))),
             enqueue_workers=int(e.get("ENQUEUE_WORKERS", "8")),
+            # Payouts the fan-out puts in one message (1 to 10): SQS's work per payout falls by as much; a
+            # payout that must come back leaves its group as a message of its own (services/settle_messages.py).
+            payouts_per_message=int(e.get("PAYOUTS_PER_MESSAGE", "10")),
             # New payouts per fan-out task: a 10,000-item batch becomes four tasks sent side by side.
             fanout_range_items=int(e.get("FANOUT_RANGE_ITEMS", "2500")),
             retry_base_seconds=float(e.get("RETRY_BASE_SECONDS", "2")),

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .adapters.efi.listing import EfiSends
     from .adapters.webhook_sender import WebhookSender
     from .services.batches import FanoutPlan
+    from .services.settle_messages import Policy
 
 _cache: dict[str, Any] = {}
 T = TypeVar("T")
@@ -104,7 +105,7 @@ def read_model() -> ReadModel:
 
 def queue() -> PayoutQueue:
     s = settings()
-    return once("queue", lambda: PayoutQueue(sqs(), s.payouts_queue_url, s.enqueue_workers))
+    return once("queue", lambda: PayoutQueue(sqs(), s.payouts_queue_url, s.enqueue_workers, s.payouts_per_message))
 
 
 def outbox() -> Outbox:
@@ -197,6 +198,23 @@ def provider() -> PixProvider:
 def new_e2e_id() -> str:
     make = once("e2e_ids", lambda: end_to_end_id_factory(settings().payer_ispb, lambda: datetime.now(UTC)))
     return make()
+
+
+def settle_policy() -> Policy:
+    from .services.settle_messages import Policy
+
+    s = settings()
+    return Policy(
+        max_provider_attempts=s.max_provider_attempts,
+        retry_base_seconds=s.retry_base_seconds,
+        retry_max_seconds=s.retry_max_seconds,
+        infra_retry_max_seconds=s.infra_retry_max_seconds,
+        in_progress_retry_seconds=s.in_progress_retry_seconds,
+        max_receive_count=s.max_receive_count,
+        provider_name=s.pix_provider,
+        provider_concurrency=s.provider_concurrency,
+        provider_call_seconds=s.efi_connect_timeout_seconds + s.efi_read_timeout_seconds,
+    )
 
 
 def locks() -> PayoutLocks:

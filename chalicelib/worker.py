@@ -1,26 +1,13 @@
-"""The settle and dead-letter functions: per-payout locks, settlement, and which messages come back.
+"""The settle and dead-letter functions: parse the messages, call the use case, answer which come back.
 
-Why a message comes back, and when:
-- the provider did not pay (transient error, unknown outcome): after a backoff on the payout's own
-  count of failed provider attempts; that count, not SQS, decides when it fails (settlement.py);
-- another worker holds its lock, or its batch is still committing: a few seconds later;
-- our own infrastructure failed (PostgreSQL, the lock table, a deadlock that outlived its retries):
-  after a capped backoff on how often it came back, for as long as the fault lasts, counted as
-  InfrastructureRetries for an alarm. Nothing of the provider budget is spent.
-A message that has used half the queue's receives (maxReceiveCount, far above the provider budget)
-is renewed instead: sent again as a new message and the old one deleted, so a fault of hours never
-walks it into the dead-letter queue. Receives are a poor clock (a crash or a held lock spends one
-too); renewing needs the queue to take a send, and if it does not, the dead-letter consumer still
-sends the payout back rather than fail it.
+The settlement policy (locks, backoff, which messages come back and how) is in
+services/settle_messages.py; dead letters are decided in services/recovery.py.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import time
 import uuid
-from collections import defaultdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -28,70 +15,29 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import wiring
-from .domain.uuids import is_uuid
+from .domain.payout_messages import MalformedMessage, PayoutMessage, decode, encode
 from .observability import correlated, count, logger, metric_fields, per_message
 from .services.recovery import StillInFlight, handle_dead_letter
-from .services.settlement import RetryLater, Settled, UnknownPayout, backoff_seconds, settle_payouts
+from .services.settle_messages import Malformed, Ports, Received, settle_messages
+from .services.settlement import backoff_seconds
+
+# Left to the invocation after its last provider call starts: recording the answers and replying.
+RECORDING_SECONDS = 1.0
 
 
-class MalformedMessage(Exception):
-    """A message that names no payout; it fails until it reaches the DLQ, where an operator sees it."""
-
-
-def _payout_id(record: SQSRecord) -> str:
+def _message(record: SQSRecord) -> PayoutMessage:
     try:
-        body = json.loads(record.body)
-        payout_id = body["payout_id"]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedMessage(f"message {record.message_id} names no payout") from exc
-    # Checked here, not by the database: one bad id must not fail the statement for a whole batch.
-    if not isinstance(payout_id, str) or not is_uuid(payout_id):
-        raise MalformedMessage(f"message {record.message_id} names no payout")
-    return payout_id
+        return decode(record.body)
+    except MalformedMessage as exc:
+        raise MalformedMessage(f"message {record.message_id}: {exc}") from exc
 
 
-def _comebacks(record: SQSRecord) -> int:
-    """How often this payout's message came back: this message's receives plus those of the
-    messages it renewed (carried in its body)."""
+def _received(record: SQSRecord) -> Received | Malformed:
     try:
-        carried = json.loads(record.body).get("retries", 0)
-    except (ValueError, AttributeError):
-        carried = 0
-    carried = carried if isinstance(carried, int) and carried > 0 else 0
-    return int(record.attributes.approximate_receive_count) + carried
-
-
-def _renew(record: SQSRecord, payout_id: str, seconds: int) -> bool:
-    """Past half its receives, send the message again as a new one; True once the new one is sent."""
-    if int(record.attributes.approximate_receive_count) < wiring.settings().max_receive_count // 2:
-        return False
-    try:
-        wiring.queue().renew(payout_id, _comebacks(record), seconds)
-    except Exception:  # noqa: BLE001 - then it comes back as it is, one receive closer to the DLQ
-        logger.warning("could not renew message", extra={"message_id": record.message_id, "payout_id": payout_id})
-        return False
-    count("MessagesRenewed")
-    logger.info("message renewed", extra={"payout_id": payout_id, "comebacks": _comebacks(record)})
-    return True
-
-
-def _to_dead_letters(record: SQSRecord) -> bool:
-    # A message that names no payout: no receive will ever settle it, so it goes where an operator looks.
-    try:
-        wiring.dead_letters().send(record.body)
-    except Exception:  # noqa: BLE001 - then it fails until the queue's redrive moves it there
-        return False
-    return True
-
-
-def _delay(record: SQSRecord, seconds: int, dead_letter: bool = False) -> None:
-    # On its last allowed receive a message waits for nothing: let it reach the DLQ now.
-    if not dead_letter and int(record.attributes.approximate_receive_count) >= wiring.settings().max_receive_count:
-        seconds = 0
-    try:
-        (wiring.dead_letters() if dead_letter else wiring.queue()).delay(record.receipt_handle, seconds)
-    except Exception:  # noqa: BLE001 - the redelivery still happens, just after the queue's own visibility timeout
-        logger.warning("could not change message visibility", extra={"message_id": record.message_id})
+        message = _message(record)
+    except MalformedMessage:
+        return Malformed(record.message_id, record.body)
+    return Received(record.message_id, record.receipt_handle, int(record.attributes.approximate_receive_count), message)
 
 
 def handle_settle_event(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
@@ -111,132 +57,66 @@ def handle_settle_event(event: dict[str, Any], context: Any) -> PartialItemFailu
 
 def _settle(records: list[dict[str, Any]], context: Any) -> PartialItemFailureResponse:
     s = wiring.settings()
-    failures: list[str] = []
-    messages: dict[str, list[SQSRecord]] = defaultdict(list)
-    for record in (SQSRecord(r) for r in records):
-        try:
-            messages[_payout_id(record)].append(record)
-        except MalformedMessage:
-            logger.error("message names no payout", extra={"message_id": record.message_id})
-            if not _to_dead_letters(record):
-                failures.append(record.message_id)
-
-    def send_back(payout_id: str, seconds: int) -> None:
-        for record in messages[payout_id]:
-            if not _renew(record, payout_id, seconds):
-                _delay(record, seconds)
-                failures.append(record.message_id)
-
-    def retry_infrastructure(payout_ids: list[str], error: BaseException) -> None:
-        logger.warning(
-            "infrastructure fault; messages come back", extra={"payouts": len(payout_ids), "error": repr(error)}
-        )
-        count("InfrastructureRetries", len(payout_ids))
-        for payout_id in payout_ids:
-            comebacks = max(_comebacks(r) for r in messages[payout_id])
-            send_back(payout_id, backoff_seconds(comebacks, s.retry_base_seconds, s.infra_retry_max_seconds))
-
     owner = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
     # The lease ends when this invocation must have ended: a dead worker's payouts free up then.
-    lease = context.get_remaining_time_in_millis() / 1000 + 1 if context is not None else s.settle_lease_seconds
-    try:
-        started = time.perf_counter()
-        acquired, held = wiring.locks().acquire(list(messages), owner, lease)
-        locked = time.perf_counter()
-    except Exception as exc:  # noqa: BLE001 - fail closed: no provider call without the lock
-        logger.exception("lock table unavailable; nothing settled")
-        retry_infrastructure(list(messages), exc)
-        return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
-    # A lock is left to expire after success, so a duplicate delivery can find it held: if the
-    # payout is final there is nothing to wait for.
-    final = _final(held)
-    for payout_id in held:
-        if payout_id not in final:
-            logger.info("payout locked by another worker", extra={"payout_id": payout_id})
-            send_back(payout_id, s.in_progress_retry_seconds)
-
-    try:
-        outcomes = (
-            settle_payouts(
-                wiring.repository(),
-                wiring.transitions(),
-                wiring.provider(),
-                acquired,
-                s.max_provider_attempts,
-                provider_name=s.pix_provider,
-                concurrency=s.provider_concurrency,
-            )
-            if acquired
-            else {}
-        )
-    except Exception as exc:  # noqa: BLE001 - e.g. the database is down: every message comes back
-        outcomes = dict.fromkeys(acquired, exc)
-    done = time.perf_counter()
-    settled: dict[str, list[str]] = defaultdict(list)
-    batch_ids: set[str] = set()
-    infrastructure: dict[str, BaseException] = {}
-    for payout_id in acquired:
-        outcome = outcomes[payout_id]
-        if isinstance(outcome, Settled):
-            settled[outcome.outcome].append(payout_id)
-            if outcome.batch_id:
-                batch_ids.add(outcome.batch_id)
-            continue
-        if isinstance(outcome, UnknownPayout):
-            # Messages leave only after their batch commits (the fan-out reads them from the database).
-            logger.error("message for a payout that does not exist", extra={"payout_id": payout_id})
-            continue
-        _release(payout_id, owner)
-        if isinstance(outcome, RetryLater):
-            wait = backoff_seconds(outcome.failures, s.retry_base_seconds, s.retry_max_seconds)
-            # Retry-After is the provider's own word on when to come back: never earlier.
-            send_back(payout_id, max(wait, math.ceil(outcome.retry_after or 0)))
-        else:
-            infrastructure[payout_id] = outcome
-    if infrastructure:
-        retry_infrastructure(list(infrastructure), next(iter(infrastructure.values())))
-    timings = {"lock_ms": round((locked - started) * 1000, 1), "settle_ms": round((done - locked) * 1000, 1)}
+    remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else None
+    lease = remaining + 1 if remaining is not None else s.settle_lease_seconds
+    deadline = time.monotonic() + remaining - RECORDING_SECONDS if remaining is not None else None
+    report = settle_messages(
+        [_received(SQSRecord(r)) for r in records],
+        Ports(
+            locks=wiring.locks(),
+            statements=wiring.repository(),
+            transitions=wiring.transitions(),
+            provider=wiring.provider(),
+            queue=wiring.queue(),
+            dead_letters=wiring.dead_letters(),
+        ),
+        wiring.settle_policy(),
+        owner=owner,
+        lease_seconds=lease,
+        deadline=deadline,
+    )
     logger.info(
         "batch settled",
         extra={
-            **settled,
-            "batch_ids": sorted(batch_ids),
-            "held": held,
-            "failed_messages": len(failures),
+            **report.settled,
+            "batch_ids": sorted(report.batch_ids),
+            "held": report.held,
+            "failed_messages": len(report.failed_messages),
+            "split_messages": report.split,
             "message_ids": [str(r.get("messageId")) for r in records] if len(records) > 1 else None,
-            **timings,
+            "lock_ms": report.lock_ms,
+            "settle_ms": report.settle_ms,
             **metric_fields(),
         },
     )
-    return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in report.failed_messages]}
 
 
-def _final(payout_ids: list[str]) -> set[str]:
-    if not payout_ids:
-        return set()
+def _delay(record: SQSRecord, seconds: int) -> None:
     try:
-        # Awaiting the provider's confirmation counts too: the webhook or the poller ends it, not a message.
-        return wiring.repository().settled_ids(payout_ids)
-    except Exception:  # noqa: BLE001 - then they wait like any locked payout
-        return set()
+        wiring.dead_letters().delay(record.receipt_handle, seconds)
+    except Exception:  # noqa: BLE001 - the redelivery still happens, just after the queue's own visibility timeout
+        logger.warning("could not change message visibility", extra={"message_id": record.message_id})
 
 
-def _release(payout_id: str, owner: str) -> None:
-    try:
-        wiring.locks().release(payout_id, owner)
-    except Exception:  # noqa: BLE001 - the lease runs out by itself
-        logger.warning("could not release payout lock", extra={"payout_id": payout_id})
+def _comebacks(record: SQSRecord, message: PayoutMessage) -> int:
+    return int(record.attributes.approximate_receive_count) + message.retries
 
 
 def _handle_dead_letter(record: SQSRecord) -> str:
     try:
-        payout_id = _payout_id(record)
+        message = _message(record)
     except MalformedMessage:
         # The end of the line for a message that names no payout: there is nothing to settle or fail.
         logger.error(
             "dead letter names no payout; dropped", extra={"message_id": record.message_id, "body": record.body[:200]}
         )
         return "malformed"
+    if message.is_group:
+        return _split_dead_letter(record, message)
+    [payout_id] = message.payout_ids
     s = wiring.settings()
     try:
         return handle_dead_letter(
@@ -250,14 +130,30 @@ def _handle_dead_letter(record: SQSRecord) -> str:
             provider_name=s.pix_provider,
         )
     except StillInFlight:
-        _delay(record, s.settle_lease_seconds, dead_letter=True)
+        _delay(record, s.settle_lease_seconds)
         raise
     except Exception:
         # The database or the queue is down: this dead letter waits, like any message, and decides later.
         count("InfrastructureRetries")
-        backoff = backoff_seconds(_comebacks(record), s.retry_base_seconds, s.infra_retry_max_seconds)
-        _delay(record, backoff, dead_letter=True)
+        backoff = backoff_seconds(_comebacks(record, message), s.retry_base_seconds, s.infra_retry_max_seconds)
+        _delay(record, backoff)
         raise
+
+
+def _split_dead_letter(record: SQSRecord, message: PayoutMessage) -> str:
+    """A group in the dead-letter queue becomes one dead letter per payout, each decided on its own."""
+    retries = _comebacks(record, message)
+    try:
+        for payout_id in message.payout_ids:
+            wiring.dead_letters().send(encode([payout_id], retries))
+    except Exception:
+        # Those sent so far come again with the group: repeated dead letters, decided like any repeated message.
+        count("InfrastructureRetries")
+        s = wiring.settings()
+        _delay(record, backoff_seconds(retries, s.retry_base_seconds, s.infra_retry_max_seconds))
+        raise
+    logger.info("dead letter split", extra={"message_id": record.message_id, "payouts": len(message.payout_ids)})
+    return "split"
 
 
 def _process(event: dict[str, Any], context: Any, record_handler: Any) -> PartialItemFailureResponse:

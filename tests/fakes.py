@@ -214,9 +214,17 @@ class FakeFanoutQueue:
 
 
 class FakePayoutQueue:
-    def __init__(self, held: int = 0) -> None:
+    """`held` messages already queued; every payout sent counts as a message of its own (per_message 1)
+    unless per_message says otherwise."""
+
+    def __init__(self, held: int = 0, per_message: int = 1) -> None:
         self.sent: list[str] = []
         self.held = held
+        self.per_message = per_message
+
+    @property
+    def chunk_size(self) -> int:
+        return SQS_BATCH * self.per_message
 
     def enqueue(self, payout_ids: Sequence[str]) -> list[str]:
         self.sent += payout_ids
@@ -224,12 +232,12 @@ class FakePayoutQueue:
 
     def send_chunks(self, chunks: Sequence[Sequence[str]]) -> Generator[list[str], None, None]:
         for chunk in chunks:
-            assert len(chunk) <= SQS_BATCH
+            assert len(chunk) <= self.chunk_size
             self.sent += chunk
             yield []
 
     def depth(self) -> int:
-        return self.held + len(self.sent)
+        return self.held + -(-len(self.sent) // self.per_message)
 
 
 class FakeOutbox:
@@ -246,6 +254,10 @@ class FakeOutbox:
 class FakeDeadLetters:
     def __init__(self, held: int = 0) -> None:
         self.held = held
+        self.bodies: list[str] = []
+
+    def send(self, body: str) -> None:
+        self.bodies.append(body)
 
     def depth(self) -> int:
         return self.held

@@ -11,11 +11,14 @@ as two payments instead of being hidden by a forgiving fake.
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.domain.batch_request import parse_batch_request
 from chalicelib.domain.errors import ProviderOutcomeUnknown, Unavailable
 from chalicelib.domain.payout import Payout
 from chalicelib.domain.payout_status import (
@@ -32,9 +35,23 @@ from chalicelib.domain.payout_status import (
 )
 from chalicelib.domain.provider import ExecutedTransfer, SendReport, Transfer
 from chalicelib.domain.send_id import send_id_for
-from tests.fakes import FakeRepository, touch
+from chalicelib.services.batches import FanoutPlan, submit_batch
+from tests.fakes import FakeFanoutQueue, FakeRepository, touch
 
 PAID_AT = datetime(2026, 1, 1, 12, tzinfo=UTC)
+_E2E = itertools.count()
+
+
+def submit_on_fakes(repo: FakeRepository, n: int) -> list[str]:
+    """A batch of n payouts (1000 + i centavos each) submitted through the real use case into the fake repository."""
+    batch_id = f"s-{uuid.uuid4().hex[:12]}"
+    items = [
+        {"external_id": f"{batch_id}-{i}", "user_id": f"u{i}", "amount_cents": 1000 + i, "pix_key": f"u{i}@x.com"}
+        for i in range(n)
+    ]
+    plan = FanoutPlan(wakeups=FakeFanoutQueue(), range_items=100, grace_seconds=30)
+    request = parse_batch_request({"batch_id": batch_id, "items": items})
+    return submit_batch(repo, plan, request, lambda: f"E{next(_E2E):031d}").payout_ids
 
 
 def state_of(row: dict[str, Any]) -> PayoutState:
@@ -92,6 +109,19 @@ class _Rows:
 
 class FakeSettlementStatements(_Rows):
     """SettlementStatements (adapters/settlement_store.py) over the fake repository's rows."""
+
+    def settled_ids(self, payout_ids: Sequence[str]) -> set[str]:
+        """Final, or awaiting the provider's confirmation: nothing for a message to do."""
+        rows = self.rows()
+        return {
+            p
+            for p in payout_ids
+            if p in rows
+            and (
+                PayoutStatus(rows[p]["status"]) in (PayoutStatus.COMPLETED, PayoutStatus.FAILED)
+                or state_of(rows[p]).step is ProviderStep.AWAITING_CONFIRMATION
+            )
+        }
 
     def start_attempts(self, payout_ids: Sequence[str]) -> dict[str, tuple[Payout, PayoutStatus]]:
         rows = self.rows()

@@ -2,7 +2,7 @@
 
 Written by hand rather than with Powertools idempotency, which spends two writes per payout
 (in progress, then completed): `make bench` measured those calls as over half of the settle
-CPU. Here one call locks up to ten payouts, and a lock is only written again on failure
+CPU. Here one call locks a whole SQS batch of payouts (up to 100), and a lock is only written again on failure
 (released so a retry can run); after success it simply expires, the payout's terminal status
 in PostgreSQL being the lasting guard.
 
@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 from .aws_errors import aws_errors, error_code
 
 _ATTEMPTS = 4  # the lease question costs one more; a TransactionConflict (another transaction on the items) too
+_TRANSACTION_ITEMS = 100  # DynamoDB's most per TransactWriteItems
 _FREE = "attribute_not_exists(id)"
 _FREE_OR_EXPIRED = "attribute_not_exists(id) OR expiration < :now"
 
@@ -51,7 +52,16 @@ class PayoutLocks:
 
     def acquire(self, payout_ids: Sequence[str], owner: str, lease_seconds: float) -> tuple[list[str], list[str]]:
         """Lock every payout whose lock is free or expired. Returns (acquired, held by someone else)."""
-        wanted = list(dict.fromkeys(payout_ids))
+        unique = list(dict.fromkeys(payout_ids))
+        acquired: list[str] = []
+        held: list[str] = []
+        for i in range(0, len(unique), _TRANSACTION_ITEMS):
+            got, taken = self._acquire(unique[i : i + _TRANSACTION_ITEMS], owner, lease_seconds)
+            acquired += got
+            held += taken
+        return acquired, held
+
+    def _acquire(self, wanted: list[str], owner: str, lease_seconds: float) -> tuple[list[str], list[str]]:
         exists: set[str] = set()  # payouts whose lock item was found: only an expired lease can be taken
         held: list[str] = []
         for _ in range(_ATTEMPTS):

@@ -1,8 +1,7 @@
-"""The payouts queue: one message per payout, sent ten at a time over a few threads."""
+"""The payouts queue: a group of payouts per message from the fan-out, one per message when a payout comes back."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..domain.payout_messages import MAX_GROUP, encode
 from ..services.ports import SQS_BATCH
 
 __all__ = ["SQS_BATCH", "DeadLetters", "PayoutQueue", "change_visibility", "queue_depth"]
@@ -30,50 +30,49 @@ def change_visibility(client: Any, queue_url: str, receipt_handle: str, seconds:
 
 
 class PayoutQueue:
-    """Sends one message per payout.
+    """Sends payouts `per_message` to a message, ten messages to a SendMessageBatch call.
 
     botocore spends about 0.7 ms of CPU on each SendMessageBatch call, so one interpreter sends
     about as fast from one thread as from eight; the threads only overlap the waits for answers.
     A large batch is sent from several fan-out invocations at once (services/fanout.py).
     """
 
-    def __init__(self, client: Any, queue_url: str, workers: int = 8) -> None:
+    def __init__(self, client: Any, queue_url: str, workers: int = 8, per_message: int = 1) -> None:
+        if not 1 <= per_message <= MAX_GROUP:
+            raise ValueError(f"PAYOUTS_PER_MESSAGE is 1 to {MAX_GROUP}, not {per_message}")
         self._client = client
         self._url = queue_url
         self._workers = max(1, workers)
+        self.per_message = per_message
+
+    @property
+    def chunk_size(self) -> int:
+        """Payouts one SendMessageBatch call carries."""
+        return SQS_BATCH * self.per_message
 
     def enqueue(self, payout_ids: Sequence[str]) -> list[str]:
-        """Send one message per payout; returns the ids that could not be sent."""
-        chunks = [payout_ids[i : i + SQS_BATCH] for i in range(0, len(payout_ids), SQS_BATCH)]
+        """Send the payouts' messages; returns the ids that could not be sent."""
+        size = self.chunk_size
+        chunks = [payout_ids[i : i + size] for i in range(0, len(payout_ids), size)]
         return [pid for unsent in self.send_chunks(chunks) for pid in unsent]
 
     def send_chunks(self, chunks: Sequence[Sequence[str]]) -> Generator[list[str], None, None]:
-        """Send each chunk (at most SQS_BATCH ids) as one call; yields each chunk's unsent ids, in order.
+        """Send each chunk (at most chunk_size ids) as one call; yields each chunk's unsent ids, in order.
 
         After a call fails outright (queue unreachable) the remaining chunks are not attempted
         and come back whole. Closing the iterator early cancels the chunks not started yet.
         """
         broken = threading.Event()
+        n = self.per_message
 
         def send(chunk: Sequence[str]) -> list[str]:
             if broken.is_set():
                 return list(chunk)
-            entries = [
-                {"Id": str(n), "MessageBody": json.dumps({"payout_id": pid}, separators=(",", ":"))}
-                for n, pid in enumerate(chunk)
-            ]
-            try:
-                # Entries failing on their own (throttling, internal errors) get one more try.
-                for _ in range(2):
-                    resp = self._client.send_message_batch(QueueUrl=self._url, Entries=entries)
-                    failed = {f["Id"] for f in resp.get("Failed", [])}
-                    entries = [e for e in entries if e["Id"] in failed]
-                    if not entries:
-                        return []
-                return [chunk[int(e["Id"])] for e in entries]
-            except (BotoCoreError, ClientError):
+            groups = [list(chunk[i : i + n]) for i in range(0, len(chunk), n)]
+            unsent, reached = self._send_batch([(g, encode(g), 0) for g in groups])
+            if not reached:
                 broken.set()
-                return list(chunk)
+            return [pid for group in unsent for pid in group]
 
         if len(chunks) <= 1 or self._workers == 1:
             yield from (send(c) for c in chunks)
@@ -84,19 +83,55 @@ class PayoutQueue:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    def send_each(self, comebacks: Sequence[tuple[str, int, int]]) -> list[str]:
+        """(payout_id, retries, delay seconds): one message each, visible after its delay (at most
+        SQS's 900 s). Returns the payouts whose message could not be sent."""
+        unsent: list[str] = []
+        for i in range(0, len(comebacks), SQS_BATCH):
+            entries = [
+                ([pid], encode([pid], retries), max(0, min(delay, MAX_DELAY_SECONDS)))
+                for pid, retries, delay in comebacks[i : i + SQS_BATCH]
+            ]
+            failed, _reached = self._send_batch(entries)
+            unsent += [pid for group in failed for pid in group]
+        return unsent
+
+    def _send_batch(self, messages: Sequence[tuple[list[str], str, int]]) -> tuple[list[list[str]], bool]:
+        """One SendMessageBatch of (payouts, body, delay) entries: the payout groups not sent, and
+        whether the queue answered at all.
+
+        Entries failing on their own (throttling, internal errors) get one more try; a call that
+        fails outright (BotoCoreError, ClientError) leaves all of them unsent.
+        """
+        entries: list[dict[str, Any]] = []
+        for n, (_ids, body, delay) in enumerate(messages):
+            entry: dict[str, Any] = {"Id": str(n), "MessageBody": body}
+            if delay:
+                entry["DelaySeconds"] = delay
+            entries.append(entry)
+        try:
+            for _ in range(2):
+                resp = self._client.send_message_batch(QueueUrl=self._url, Entries=entries)
+                failed = {f["Id"] for f in resp.get("Failed", [])}
+                entries = [e for e in entries if e["Id"] in failed]
+                if not entries:
+                    return [], True
+        except (BotoCoreError, ClientError):
+            return [ids for ids, _body, _delay in messages], False
+        return [messages[int(e["Id"])][0] for e in entries], True
+
     def delay(self, receipt_handle: str, seconds: int) -> None:
         """Make a received message visible again after `seconds` (retry backoff)."""
         change_visibility(self._client, self._url, receipt_handle, seconds)
 
-    def renew(self, payout_id: str, retries: int, delay_seconds: int) -> None:
-        """Send a payout's message again as a new message (receive count 0), visible after the delay.
+    def renew(self, payout_ids: Sequence[str], retries: int, delay_seconds: int) -> None:
+        """Send a message's payouts again as a new message (receive count 0), visible after the delay.
 
         `retries` rides along so the next backoff carries on from where the old message was.
         """
-        body = {"payout_id": payout_id, "retries": retries}
         self._client.send_message(
             QueueUrl=self._url,
-            MessageBody=json.dumps(body, separators=(",", ":")),
+            MessageBody=encode(payout_ids, retries),
             DelaySeconds=max(0, min(delay_seconds, MAX_DELAY_SECONDS)),
         )
 

@@ -1,4 +1,4 @@
-"""Fan-out: turn a committed batch's outbox records into one SQS message per payout, resumably."""
+"""Fan-out: turn a committed batch's outbox records into payout messages (a group of payouts each), resumably."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 
 from ..domain.outbox import ENQUEUE_PAYOUTS, NotClaimed
 from ..observability import count, logger
-from .ports import SQS_BATCH, FanoutQueue, Outbox, PayoutQueue
+from .ports import FanoutQueue, Outbox, PayoutQueue
 
-# Chunks (of SQS_BATCH messages) sent between two progress records: at most this many are sent
-# twice when a fan-out dies, which costs settlement a no-op each and never a second payment.
-PROGRESS_EVERY = 25
+# Payouts sent between two progress records (rounded up to whole SendMessageBatch calls): at most
+# about this many are sent twice when a fan-out dies, a no-op each for settlement, never a second payment.
+PROGRESS_EVERY_PAYOUTS = 250
 
 
 class StillLeased(Exception):
@@ -58,7 +58,7 @@ def fan_out(
 def enqueue_range(
     outbox: Outbox, queue: PayoutQueue, outbox_id: int, owner: str, lease_seconds: float
 ) -> dict[str, Any]:
-    """Send one message per payout of the record's item range, from where its progress says it stopped.
+    """Send the messages of the record's item range, from where its progress says it stopped.
 
     Safe to run twice at once: the lease lets one invocation in, and the other is told to come back
     when the lease ends (StillLeased). A worker that outlives its lease finds out at its next progress
@@ -76,7 +76,9 @@ def enqueue_range(
         raise ValueError(f"outbox record {outbox_id} is a {claim.kind!r}, not for the fan-out")
     batch_id, end = str(claim.payload["batch_id"]), int(claim.payload["end"])
     rows = outbox.batch_payouts(batch_id, claim.progress, end)
-    chunks = [rows[i : i + SQS_BATCH] for i in range(0, len(rows), SQS_BATCH)]
+    size = queue.chunk_size
+    every = max(1, -(-PROGRESS_EVERY_PAYOUTS // size))
+    chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
     results = queue.send_chunks([[pid for _, pid in chunk] for chunk in chunks])
     progress, sent, outcome = claim.progress, 0, "sent"
     try:
@@ -86,7 +88,7 @@ def enqueue_range(
                 count("PayoutsNotEnqueued", len(rows) - sent)
                 raise NotSent(f"outbox record {outbox_id}: messages from item {chunk[0][0]} on not sent")
             progress, sent = chunk[-1][0] + 1, sent + len(chunk)
-            if n % PROGRESS_EVERY == 0 and not outbox.advance(outbox_id, owner, progress, lease_seconds):
+            if n % every == 0 and not outbox.advance(outbox_id, owner, progress, lease_seconds):
                 outcome = "lease_lost"
                 break
     finally:

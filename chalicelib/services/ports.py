@@ -22,7 +22,7 @@ from ..domain.webhook_records import ClaimedDelivery, Endpoint, Outcome, Pending
 
 __all__ = ["SQS_BATCH", "PixProvider"]
 
-SQS_BATCH = 10  # one SendMessageBatch takes at most 10 entries: the payout queue's chunk size
+SQS_BATCH = 10  # one SendMessageBatch takes at most 10 entries
 
 
 # --- the payouts in PostgreSQL (adapters/postgres.py composes these parts) --------------------------
@@ -62,6 +62,8 @@ class PayoutReads(Protocol):
 
 
 class SettlementStatements(Protocol):
+    def settled_ids(self, payout_ids: Sequence[str]) -> set[str]: ...
+
     def start_attempts(self, payout_ids: Sequence[str]) -> dict[str, tuple[Payout, PayoutStatus]]: ...
 
     def record_provider_failure(
@@ -139,7 +141,12 @@ class Outbox(Protocol):
 
 
 class PayoutQueue(Protocol):
-    """One message per payout (adapters/sqs_queue.py)."""
+    """Payout messages, `per_message` payouts each (adapters/sqs_queue.py)."""
+
+    per_message: int
+
+    @property
+    def chunk_size(self) -> int: ...
 
     def enqueue(self, payout_ids: Sequence[str]) -> list[str]: ...
 
@@ -148,8 +155,20 @@ class PayoutQueue(Protocol):
     def depth(self) -> int: ...
 
 
+class PayoutComebacks(Protocol):
+    """What settlement does with a received payout message that is not done (adapters/sqs_queue.py)."""
+
+    def delay(self, receipt_handle: str, seconds: int) -> None: ...
+
+    def renew(self, payout_ids: Sequence[str], retries: int, delay_seconds: int) -> None: ...
+
+    def send_each(self, comebacks: Sequence[tuple[str, int, int]]) -> list[str]: ...
+
+
 class DeadLetters(Protocol):
     def depth(self) -> int: ...
+
+    def send(self, body: str) -> None: ...
 
     def move_back(self) -> tuple[str, int | None]: ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -78,22 +79,34 @@ def ask_by_id(provider: PixProvider, payout_id: str) -> SendReport | None:
     return known
 
 
-def call_each(call: Callable[[T], R], items: Sequence[T], workers: int) -> list[R | Exception]:
+class NotStarted(Exception):
+    """The call was not made: it could not have finished before the invocation's deadline."""
+
+
+def call_each(
+    call: Callable[[T], R], items: Sequence[T], workers: int, start_by: float | None = None
+) -> list[R | Exception]:
     """call(item) for each item, in order: its result or the Exception it raised (BaseExceptions propagate).
 
     With workers > 1 the calls run side by side on a pool kept per container, so a provider's latency is
-    paid once per wave of `workers` calls, not once per call.
+    paid once per wave of `workers` calls, not once per call. Past `start_by` (time.monotonic()) a call
+    not started yet is not started (NotStarted), except in the first wave, so every invocation makes
+    progress: a settle invocation of many payouts ends before its timeout instead of dying with its
+    answers unrecorded.
     """
 
-    def guarded(item: T) -> R | Exception:
+    def guarded(numbered: tuple[int, T]) -> R | Exception:
+        n, item = numbered
+        if start_by is not None and n >= workers and time.monotonic() > start_by:
+            return NotStarted()
         try:
             return call(item)
         except Exception as exc:  # noqa: BLE001 - the caller handles each item's error
             return exc
 
     if workers <= 1 or len(items) <= 1:
-        return [guarded(item) for item in items]
-    return list(_pool(workers).map(guarded, items))
+        return [guarded(numbered) for numbered in enumerate(items)]
+    return list(_pool(workers).map(guarded, enumerate(items)))
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:

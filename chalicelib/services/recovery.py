@@ -33,13 +33,14 @@ def sweep(
     An outbox record is due when its wake-up may have been lost (SQS down after the commit) or its
     fan-out died: undone, unleased, untouched for grace_seconds.
 
-    A payout message is known to be gone, without knowing whose, when the queues hold fewer
-    messages than there are open payouts whose fan-out is done (each has one: waiting, in flight or
-    delayed, or in the dead-letter queue). That happens when the emulator dies (its queues live in
-    memory) or a queue is purged. Then up to that many payouts untouched for `lost_seconds` are
-    re-sent at once, oldest first; otherwise only those untouched for `stale_seconds`, a window
-    longer than any backoff. A second wake-up or message is harmless: the lease, the lock and the
-    status guard make it a no-op, and a payout is re-sent at most once per window.
+    A payout message is known to be gone, without knowing whose, when the queues' messages could
+    not carry all the open payouts whose fan-out is done (each is in one: waiting, in flight or
+    delayed, or in the dead-letter queue; a message carries at most `per_message` payouts). That
+    happens when the emulator dies (its queues live in memory) or a queue is purged. Then up to that
+    many payouts untouched for `lost_seconds` are re-sent at once, oldest first; otherwise only those
+    untouched for `stale_seconds`, a window longer than any backoff. A second wake-up or message is
+    harmless: the lease, the lock and the status guard make it a no-op, and a payout is re-sent at
+    most once per window.
     """
     report = {"outbox_records": 0, "unwoken": 0, "stale_payouts": 0, "lost_payouts": 0, "missing": 0, "unsent": 0}
     missing = _missing_messages(repo, queue, dead_letters) if lost_seconds is not None else 0
@@ -62,13 +63,13 @@ def sweep(
 
 
 def _missing_messages(repo: RecoveryStatements, queue: PayoutQueue, dead_letters: DeadLetters | None) -> int:
-    """Open payouts minus the messages both queues hold; 0 when the queues cannot say."""
+    """Open payouts minus the most the messages of both queues can carry; 0 when the queues cannot say."""
     try:
         held = queue.depth() + (dead_letters.depth() if dead_letters is not None else 0)
     except Exception:  # noqa: BLE001 - then only the slow stale rule runs this time
         logger.warning("could not read the queues' depth")
         return 0
-    return max(0, repo.count_open() - held)
+    return max(0, repo.count_open() - held * queue.per_message)
 
 
 def handle_dead_letter(

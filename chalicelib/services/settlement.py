@@ -39,7 +39,7 @@ from ..domain.pix_keys import mask_pix_key
 from ..domain.provider import PixProvider, SendReport, Transfer, send_all
 from ..observability import count, logger
 from .ports import SettlementStatements, Transitions
-from .provider_calls import ask, call_each, inline_report, overlaps, send, send_id
+from .provider_calls import NotStarted, ask, call_each, inline_report, overlaps, send, send_id
 
 
 class RetryLater(Exception):
@@ -86,12 +86,15 @@ def settle_payouts(
     *,
     provider_name: str = "sandbox",
     concurrency: int = 1,
+    start_calls_by: float | None = None,
 ) -> dict[str, Outcome]:
     """Settle payouts whose locks the caller holds, each as the state machine's next_action says.
 
     Each id maps to Settled, or to the exception that sends its message back (RetryLater,
     UnknownPayout, or any error). An error that escapes (the database down) sends every message
-    back; a send that reached the provider by then is found by asking next time.
+    back; a send that reached the provider by then is found by asking next time. Overlapped calls
+    not started by `start_calls_by` (time.monotonic()) are not made: their payouts come back soon,
+    nothing spent.
     """
     started = repo.start_attempts(payout_ids)
     not_started = [p for p in payout_ids if p not in started]
@@ -120,8 +123,11 @@ def settle_payouts(
     words: list[Word] = []
     asking = {payout.payout_id for payout in to_ask}
     to_send: list[Payout] = [payout for payout in payouts.values() if payout.payout_id not in asking]
-    for payout, known in zip(to_ask, call_each(lambda p: ask(provider, p), to_ask, workers), strict=True):
-        if isinstance(known, Exception):
+    asked = call_each(lambda p: ask(provider, p), to_ask, workers, start_calls_by)
+    for payout, known in zip(to_ask, asked, strict=True):
+        if isinstance(known, NotStarted):
+            outcomes[payout.payout_id] = _not_started(payout)
+        elif isinstance(known, Exception):
             outcomes[payout.payout_id] = _ask_failed(payout, known)
         elif known is not None:
             words.append(_said(payout, known, "ask", provider_name, provider))
@@ -138,7 +144,7 @@ def settle_payouts(
     results: list[SendReport | Exception]
     try:
         if overlaps(provider):
-            results = call_each(lambda t: send(provider, t), transfers, workers)
+            results = call_each(lambda t: send(provider, t), transfers, workers, start_calls_by)
         else:
             results = [
                 r if isinstance(r, Exception) else inline_report(t)
@@ -151,7 +157,9 @@ def settle_payouts(
         results = [ProviderOutcomeUnknown(f"batch send failed: {exc}") for _ in transfers]
     errors: list[tuple[Payout, Transfer, Exception]] = []
     for payout, transfer, answer in zip(to_send, transfers, results, strict=True):
-        if isinstance(answer, SendReport):
+        if isinstance(answer, NotStarted):
+            outcomes[payout.payout_id] = _not_started(payout)
+        elif isinstance(answer, SendReport):
             words.append(_said(payout, answer, "send", provider_name, provider))
         elif isinstance(answer, ProviderRejected):
             words.append(
@@ -240,6 +248,11 @@ def _outcome(word: Word, decision: Decision) -> str:
     if target is PayoutStatus.FAILED:
         return "exhausted" if decision.target.failure_code == RETRIES_EXHAUSTED else "failed"
     return "accepted"
+
+
+def _not_started(payout: Payout) -> RetryLater:
+    # Nothing was asked or sent: come back after the shortest backoff, no provider attempt spent.
+    return RetryLater(payout.payout_id, 1, "not started before the invocation's deadline")
 
 
 def _ask_failed(payout: Payout, error: Exception) -> Outcome:

@@ -49,6 +49,13 @@ def post(client: Any, body: Any, raw: bytes | str | None = None) -> Any:
     )
 
 
+def message_payouts(body: str) -> tuple[str, ...]:
+    """The payouts a payouts-queue message carries: one, or a group."""
+    from chalicelib.domain.payout_messages import decode
+
+    return decode(body).payout_ids
+
+
 def sqs_event(
     *payout_ids: str, receipt_handles: list[str] | None = None, sent_ms: int | None = None, receive_count: int = 1
 ) -> dict[str, Any]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from tests.integration.helpers import batch, fan_out, item, post, seed_batch, unique
+from tests.integration.helpers import batch, fan_out, item, message_payouts, post, seed_batch, unique
 
 
 def queued_payout_ids(aws: dict[str, Any]) -> list[str]:
@@ -14,7 +13,7 @@ def queued_payout_ids(aws: dict[str, Any]) -> list[str]:
         msgs = aws["sqs"].receive_message(QueueUrl=aws["queue_url"], MaxNumberOfMessages=10).get("Messages", [])
         if not msgs:
             return ids
-        ids += [json.loads(m["Body"])["payout_id"] for m in msgs]
+        ids += [pid for m in msgs for pid in message_payouts(m["Body"])]
 
 
 def test_the_seed_batch_is_accepted_with_one_payout_per_item_and_one_message_each(client, app_env):

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib import cli, wiring
 from tests.crash import SimulatedCrash
-from tests.integration.helpers import batch, fan_out, item, post, sqs_event, sweep_now, wakeups
+from tests.integration.helpers import batch, fan_out, item, message_payouts, post, sqs_event, sweep_now, wakeups
 
 # The chalice test client's Lambda context gives each invocation 3 s; a payout's lock lease is the
 # invocation's remaining time plus 1 s.
@@ -20,7 +20,7 @@ LEASE = 4.2
 def queued(aws: dict[str, Any], url_key: str = "queue_url") -> list[str]:
     ids: list[str] = []
     while msgs := aws["sqs"].receive_message(QueueUrl=aws[url_key], MaxNumberOfMessages=10).get("Messages", []):
-        ids += [json.loads(m["Body"])["payout_id"] for m in msgs]
+        ids += [pid for m in msgs for pid in message_payouts(m["Body"])]
         for m in msgs:
             aws["sqs"].delete_message(QueueUrl=aws[url_key], ReceiptHandle=m["ReceiptHandle"])
     return ids

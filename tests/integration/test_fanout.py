@@ -16,7 +16,7 @@ from chalicelib.adapters.database import Database
 from chalicelib.adapters.outbox import Outbox
 from chalicelib.adapters.sqs_queue import PayoutQueue
 from chalicelib.services import fanout
-from tests.integration.helpers import batch, fan_out, item, post, sqs_event, sqs_records, wakeups
+from tests.integration.helpers import batch, fan_out, item, message_payouts, post, sqs_event, sqs_records, wakeups
 
 SEND_BATCH = "before-parameter-build.sqs.SendMessageBatch"
 
@@ -30,7 +30,8 @@ def messages(aws: dict[str, Any]) -> Counter[str]:
     found: Counter[str] = Counter()
     while msgs := aws["sqs"].receive_message(QueueUrl=aws["queue_url"], MaxNumberOfMessages=10).get("Messages", []):
         for m in msgs:
-            found[json.loads(m["Body"])["payout_id"]] += 1
+            for pid in message_payouts(m["Body"]):
+                found[pid] += 1
             aws["sqs"].delete_message(QueueUrl=aws["queue_url"], ReceiptHandle=m["ReceiptHandle"])
     return found
 
@@ -78,10 +79,11 @@ def one_wakeup(aws: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def small_ranges(app_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Fan-out tasks of 20 payouts, sent from one thread, with progress recorded every 2 chunks."""
+    """Fan-out tasks of 20 payouts, one a message, sent from one thread, with progress recorded every 2 chunks."""
     monkeypatch.setenv("FANOUT_RANGE_ITEMS", "20")
     monkeypatch.setenv("ENQUEUE_WORKERS", "1")
-    monkeypatch.setattr(fanout, "PROGRESS_EVERY", 2)
+    monkeypatch.setenv("PAYOUTS_PER_MESSAGE", "1")
+    monkeypatch.setattr(fanout, "PROGRESS_EVERY_PAYOUTS", 20)
     wiring.reset()
     return app_env
 

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib import wiring
 from tests.integration.conftest import configured_app
-from tests.integration.helpers import batch, fan_out, item, post, service_output, sqs_event, sweep_now
+from tests.integration.helpers import batch, fan_out, item, message_payouts, post, service_output, sqs_event, sweep_now
 from tests.support import scratch_database
 
 DOWN = "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2"
@@ -32,11 +32,11 @@ def transfers(db: Any, pid: str) -> int:
         return int(cur.fetchone()[0])
 
 
-def queued(aws: dict[str, Any], url_key: str = "queue_url") -> list[dict[str, Any]]:
-    """Bodies of every message visible in the queue (received and deleted)."""
-    bodies: list[dict[str, Any]] = []
+def queued(aws: dict[str, Any], url_key: str = "queue_url") -> list[str]:
+    """The payouts of every message visible in the queue (received and deleted)."""
+    bodies: list[str] = []
     while msgs := aws["sqs"].receive_message(QueueUrl=aws[url_key], MaxNumberOfMessages=10).get("Messages", []):
-        bodies += [json.loads(m["Body"]) for m in msgs]
+        bodies += [pid for m in msgs for pid in message_payouts(m["Body"])]
         for m in msgs:
             aws["sqs"].delete_message(QueueUrl=aws[url_key], ReceiptHandle=m["ReceiptHandle"])
     return bodies
@@ -73,7 +73,7 @@ def test_a_database_outage_longer_than_the_old_receive_budget_fails_nothing_and_
     database_down(monkeypatch, database_url)  # the database is back
     queued(app_env)
     assert client.lambda_.invoke("dead_letters", sqs_event(pid)).payload == {"batchItemFailures": []}
-    assert [b["payout_id"] for b in queued(app_env)] == [pid]  # sent back, not failed
+    assert queued(app_env) == [pid]  # sent back, not failed
     assert client.lambda_.invoke("settle", sqs_event(pid)).payload == {"batchItemFailures": []}
     body = payout(client, pid)
     assert body["status"] == "Completed" and body["attempts"] == 1
@@ -158,13 +158,25 @@ def test_payouts_whose_messages_were_lost_are_resent_by_the_next_sweep_once(own_
     client, aws, url = own_database
     ids = post(client, batch(item(), item(), item())).json_body["payout_ids"]
     fan_out(client, aws)
-    assert sorted(b["payout_id"] for b in queued(aws)) == sorted(ids)  # the emulator died: the queue is empty
+    assert sorted(queued(aws)) == sorted(ids)  # the emulator died: the queue is empty
     age(url, 90)
     report = sweep_now(lost_seconds=60)
     assert (report["missing"], report["lost_payouts"], report["stale_payouts"]) == (3, 3, 0)
-    assert sorted(b["payout_id"] for b in queued(aws)) == sorted(ids)
+    assert sorted(queued(aws)) == sorted(ids)
     again = sweep_now(lost_seconds=60)  # re-sent once per window, not on every sweep
     assert again["lost_payouts"] == 0 and queued(aws) == []
+
+
+def test_a_message_of_ten_payouts_counts_for_ten_and_once_lost_all_ten_are_resent(own_database):
+    client, aws, url = own_database
+    ids = post(client, batch(*[item() for _ in range(10)])).json_body["payout_ids"]
+    fan_out(client, aws)
+    age(url, 90)
+    assert sweep_now(lost_seconds=60)["missing"] == 0  # the one message still holds all ten
+    assert sorted(queued(aws)) == sorted(ids)  # now the emulator died: the queue is empty
+    report = sweep_now(lost_seconds=60)
+    assert (report["missing"], report["lost_payouts"]) == (10, 10)
+    assert sorted(queued(aws)) == sorted(ids)
 
 
 def test_payouts_whose_messages_are_still_queued_or_dead_lettered_are_not_resent(own_database):

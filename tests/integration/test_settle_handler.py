@@ -7,8 +7,18 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from chalicelib import wiring
 from tests.integration.helpers import batch, fan_out, item, post, service_output, sqs_event
+
+
+@pytest.fixture(autouse=True)
+def one_payout_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests hand the settle function one message per payout, as a split group's payouts come back
+    (tests/integration/test_grouped_messages.py covers the fan-out's groups)."""
+    monkeypatch.setenv("PAYOUTS_PER_MESSAGE", "1")
+    wiring.reset()
 
 
 def submit(client: Any, *amounts: int) -> list[str]:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.batch_request import parse_batch_request
 from chalicelib.domain.errors import (
     ProviderOutcomeUnknown,
     ProviderRejected,
@@ -32,15 +31,15 @@ from chalicelib.domain.payout_status import (
 )
 from chalicelib.domain.provider import Transfer
 from chalicelib.domain.send_id import send_id_for
-from chalicelib.services.batches import FanoutPlan, submit_batch
 from chalicelib.services.settlement import RetryLater, Settled, UnknownPayout, settle_payouts
-from tests.fakes import FakeFanoutQueue, FakeRepository
+from tests.fakes import FakeRepository
 from tests.fakes_settlement import (
     LOSE_ANSWER,
     FakeAsyncProvider,
     FakeInlineProvider,
     FakeSettlementStatements,
     FakeTransitions,
+    submit_on_fakes,
 )
 
 _E2E = itertools.count()
@@ -57,14 +56,7 @@ class World:
         self.transitions = FakeTransitions(self.repo)
 
     def submit(self, n: int = 1) -> list[str]:
-        batch_id = f"s-{uuid.uuid4().hex[:12]}"
-        items = [
-            {"external_id": f"{batch_id}-{i}", "user_id": f"u{i}", "amount_cents": 1000 + i, "pix_key": f"u{i}@x.com"}
-            for i in range(n)
-        ]
-        plan = FanoutPlan(wakeups=FakeFanoutQueue(), range_items=100, grace_seconds=30)
-        request = parse_batch_request({"batch_id": batch_id, "items": items})
-        return submit_batch(self.repo, plan, request, lambda: f"E{next(_E2E):031d}").payout_ids
+        return submit_on_fakes(self.repo, n)
 
     def settle(self, *payout_ids: str, budget: int = BUDGET) -> dict[str, object]:
         name = "efi" if isinstance(self.provider, FakeAsyncProvider) else "sandbox"
