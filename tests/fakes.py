@@ -18,7 +18,12 @@ from chalicelib.domain.outbox import ENQUEUE_PAYOUTS
 from chalicelib.domain.payout_status import RETRIES_EXHAUSTED, PayoutStatus, exhausted_reason
 from chalicelib.services.ports import SQS_BATCH
 
-_NOW = datetime(2026, 1, 1, tzinfo=UTC)  # no clock in the fakes: times only fill the Payout
+_NOW = datetime(2026, 1, 1, tzinfo=UTC)  # no clock for the payouts: times only fill the Payout
+
+
+def _no_clock() -> float:
+    """The outbox's time when a test gives none (a FakeClock from tests/fakes_fanout.py dates its leases)."""
+    return 0.0
 
 
 @dataclass
@@ -34,8 +39,9 @@ class Tables:
 
 
 class FakeBatchWriter:
-    def __init__(self, tables: Tables) -> None:
+    def __init__(self, tables: Tables, clock: Callable[[], float] = _no_clock) -> None:
         self.tables = tables
+        self.clock = clock
 
     def insert_batch(self, batch_id: str, request_hash: str, item_count: int) -> str | None:
         if batch_id in self.tables.batches:
@@ -95,17 +101,24 @@ class FakeBatchWriter:
         self.tables.items.setdefault(batch_id, []).extend(rows)
 
     def add_enqueue_tasks(self, batch_id: str, ranges: Sequence[tuple[int, int]], grace_seconds: int) -> list[int]:
-        ids = []
-        for start, end in ranges:
-            self.tables.outbox.append(
-                {"outbox_id": len(self.tables.outbox) + 1, "kind": ENQUEUE_PAYOUTS, "batch_id": batch_id,
-                 "start": start, "end": end, "done": False}
-            )  # fmt: skip
-            ids.append(len(self.tables.outbox))
-        return ids
+        return [
+            add_outbox_record(self.tables, ENQUEUE_PAYOUTS, batch_id, s, e, self.clock() + grace_seconds)
+            for s, e in ranges
+        ]
 
     def add_batch_accepted(self, batch_id: str, accepted_data: Any, completed: bool) -> None:
         self.tables.events += [("batch.accepted", batch_id)] + ([("batch.completed", batch_id)] if completed else [])
+
+
+def add_outbox_record(tables: Tables, kind: str, batch_id: str, start: int, end: int, available_at: float) -> int:
+    """An outbox row as adapters/outbox.py's add_enqueue_tasks writes it (tests/fakes_fanout.py leases it)."""
+    outbox_id = len(tables.outbox) + 1
+    tables.outbox.append(
+        {"outbox_id": outbox_id, "kind": kind, "batch_id": batch_id, "start": start, "end": end, "done": False,
+         "progress": start, "attempts": 0, "lease_owner": None, "lease_until": None, "last_error": None,
+         "available_at": available_at}
+    )  # fmt: skip
+    return outbox_id
 
 
 _TICKS = itertools.count(1)
@@ -129,17 +142,19 @@ class FakeRepository:
     A batch writer works on a copy that replaces the tables only when its block ends without an
     error: a failed submission leaves nothing behind, as a rolled-back transaction does.
     `fail_next` raises the given errors at the next commits, one each (a lost conflict, a race).
+    `clock` (seconds) dates the outbox records a batch writes: tests/fakes_fanout.py's FakeClock, or none.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = _no_clock) -> None:
         self.tables = Tables()
+        self.clock = clock
         self.fail_next: list[Exception] = []
         self.commits = 0
 
     @contextmanager
     def batch_writer(self) -> Iterator[FakeBatchWriter]:
         staged = copy.deepcopy(self.tables)
-        yield FakeBatchWriter(staged)
+        yield FakeBatchWriter(staged, self.clock)
         if self.fail_next:
             raise self.fail_next.pop(0)
         self.tables = staged

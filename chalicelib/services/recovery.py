@@ -35,7 +35,7 @@ def sweep(
 
     A payout message is known to be gone, without knowing whose, when the queues' messages could
     not carry all the open payouts whose fan-out is done (each is in one: waiting, in flight or
-    delayed, or in the dead-letter queue; a message carries at most `per_message` payouts). That
+    delayed, or in the dead-letter queue; _missing_messages says how many each may carry). That
     happens when the emulator dies (its queues live in memory) or a queue is purged. Then up to that
     many payouts untouched for `lost_seconds` are re-sent at once, oldest first; otherwise only those
     untouched for `stale_seconds`, a window longer than any backoff. A second wake-up or message is
@@ -63,13 +63,19 @@ def sweep(
 
 
 def _missing_messages(repo: RecoveryStatements, queue: PayoutQueue, dead_letters: DeadLetters | None) -> int:
-    """Open payouts minus the most the messages of both queues can carry; 0 when the queues cannot say."""
+    """Open payouts minus the most the queues' messages can carry; 0 when the queues cannot say.
+
+    A payouts-queue message carries up to `per_message` payouts; a dead letter one (the dead-letter
+    function splits a group as soon as it arrives there). Messages of payouts already final (a
+    restored emulator's old state, duplicates) hide as many missing ones until settlement has
+    deleted them, a few seconds: the next sweep sees the difference.
+    """
     try:
-        held = queue.depth() + (dead_letters.depth() if dead_letters is not None else 0)
+        held = queue.depth() * queue.per_message + (dead_letters.depth() if dead_letters is not None else 0)
     except Exception:  # noqa: BLE001 - then only the slow stale rule runs this time
         logger.warning("could not read the queues' depth")
         return 0
-    return max(0, repo.count_open() - held * queue.per_message)
+    return max(0, repo.count_open() - held)
 
 
 def handle_dead_letter(
