@@ -84,7 +84,7 @@ def enqueue_range(
     try:
         for n, (chunk, unsent) in enumerate(zip(chunks, results, strict=True), start=1):
             if unsent:
-                outbox.release(outbox_id, owner, progress, f"SQS refused {len(unsent)} of {len(chunk)} messages")
+                outbox.release(outbox_id, owner, progress, f"SQS refused {len(unsent)} of {len(chunk)} payouts")
                 count("PayoutsNotEnqueued", len(rows) - sent)
                 raise NotSent(f"outbox record {outbox_id}: messages from item {chunk[0][0]} on not sent")
             progress, sent = chunk[-1][0] + 1, sent + len(chunk)

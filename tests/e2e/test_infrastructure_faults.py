@@ -31,6 +31,7 @@ from tests.integration.helpers import batch, item, unique
 # They break shared parts of the stack: run after every other test (tests/e2e/conftest.py).
 pytestmark = [pytest.mark.e2e, pytest.mark.stack_faults, pytest.mark.stack_mode(SANDBOX)]
 BATCH = 500
+KILL_BATCH = 4000
 FINAL_DEADLINE = 300.0
 PG_LOG = STACK / "pgdata" / "log"  # pgserver starts PostgreSQL with `pg_ctl -l <pgdata>/log`
 
@@ -207,9 +208,11 @@ def queued_messages() -> int:
 
 
 def test_the_emulator_and_its_workers_killed_mid_settle_lose_fail_and_double_pay_nothing(stack):
-    body = batch(*[item(amount_cents=100 + n) for n in range(BATCH)])
+    # Ten payouts a message settle 500 in about a second: a larger batch is still settling when the emulator dies.
+    size = KILL_BATCH
+    body = batch(*[item(amount_cents=100 + n % 900) for n in range(size)])
     ids = submit(stack, body)
-    wait_until(lambda: completed(stack, body["batch_id"]) >= BATCH // 10, 120, "settlement under way")
+    wait_until(lambda: completed(stack, body["batch_id"]) >= size // 10, 120, "settlement under way")
     # A POST in flight when the emulator dies: it may commit its batch and never get an answer.
     in_flight = batch(*[item(amount_cents=100 + n) for n in range(BATCH // 2)])
     answers: list[Any] = []
