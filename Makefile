@@ -27,6 +27,8 @@ browser:                ## install Chromium when it is missing
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; }
 
+# The embedded stack's functions pay through the Efí adapter and the local PSP; PIX_STACK_PROVIDER=sandbox picks the
+# in-database sandbox instead (infra/README.md, "In the embedded stack").
 run: install            ## install everything, deploy to the embedded stack, serve until Ctrl-C
 	$(PY) infra/stack.py serve
 
@@ -57,9 +59,10 @@ test-integration: $(VENV)/.installed
 test-e2e: install browser
 	$(PY) -m pytest tests/e2e
 
-# Starts the embedded stack if `infra/stack.py status` is not healthy, measures ingest/settle/read/
-# memory/scaling against their floors (bench/run.py), writes bench/results/latest.json and a dated
-# copy, and stops again only what it started. BENCH_ARGS passes options, e.g. BENCH_ARGS=--concurrent.
+# Starts the embedded stack on the sandbox provider if `infra/stack.py status` is not healthy or it runs another one,
+# measures ingest/settle/read/memory/scaling against their floors (bench/run.py; settle_latency on efi), writes
+# bench/results/latest.json and a dated copy, and puts back what it found: it stops again only what it started.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS=--concurrent.
 bench: install          ## benchmark on the embedded stack; prints a table, exit 0 even when a target is missed
 	$(PY) -m bench.run $(BENCH_ARGS)
 

@@ -217,6 +217,7 @@ def figure(median: dict[str, Any], rounds: list[dict[str, Any]], name: str, item
 def run(args: argparse.Namespace) -> dict[str, Any]:
     started = datetime.now(UTC)
     run_id = new_run_id()
+    provider = stackctl.recorded_provider()
     stack = Stack.from_files()
     db = connect(stack.database_url)
     sqs = client("sqs")
@@ -355,6 +356,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "started_at": started.isoformat(timespec="seconds"),
             "git_commit": git_commit(),
             "mode": "concurrent" if args.concurrent else "isolated",
+            "provider": provider,  # of every figure but settle_latency's (efi)
             "rounds": args.rounds,
             "endpoint": endpoint(),
             "cpus": os.cpu_count(),
@@ -368,11 +370,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks (mapping, scratch resources)
-    before = None if args.no_stack else stackctl.ensure_up()
+    # Every figure but settle_latency on the in-database sandbox, named here rather than left to the stack's
+    # default (efi); settle_latency restarts the stack on efi and back (bench/settle_latency.py).
+    before = None if args.no_stack else stackctl.ensure_up(stackctl.PROVIDER)
+    if before is None and stackctl.recorded_provider() != stackctl.PROVIDER:
+        raise SystemExit(
+            f"--no-stack: the stack's functions use {stackctl.recorded_provider()}, the figures are measured on "
+            f"{stackctl.PROVIDER}: `make down && PIX_STACK_PROVIDER={stackctl.PROVIDER} make up` first"
+        )
     try:
         result = run(args)
         if args.latency_ms:
-            result["settle_latency"] = settle_latency.run(args.items, args.latency_ms, args.timeout)
+            result["settle_latency"] = settle_latency.run(
+                args.items, args.latency_ms, args.timeout, back_to=stackctl.back_to(before)
+            )
     finally:
         if before is not None:
             stackctl.restore(before)

@@ -4,16 +4,15 @@ the same run: the no-op SQS-triggered function sleeping one provider latency per
 drains (every send of a batch perfectly overlapped).
 
 Run by `make bench` after the other figures, or alone: `python -m bench.settle_latency [--items N]`, which
-adds the figure to bench/results/latest.json. The stack is switched to PIX_STACK_PROVIDER=efi for the
-measurement (the emulator and the PSP restart, about 5 s) and back to how it was afterwards.
+adds the figure to bench/results/latest.json. The emulator and the PSP restart for the measurement with
+PIX_STACK_PROVIDER=efi named (not left to the stack's default) and the PSP's latency (about 5 s), and again
+afterwards on the provider the stack ran before (alone: stopped again if it was not running).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -30,43 +29,26 @@ from bench.payloads import batch_body, new_run_id
 from bench.stats import ratio
 
 TARGET = 1.5
-_MODE_VARIABLES = ("PIX_STACK_PROVIDER", "PSP_LATENCY_MS", "PSP_CONFIRM_DELAY_MS", "POLL_AFTER_SECONDS")
+PROVIDER = "efi"  # the figure is the Efí adapter's, through the local PSP
 
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _restart(extra: dict[str, str]) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in _MODE_VARIABLES}
-    env.update(extra)
-    stop = "from infra.stacklib import ministack, psp_process; ministack.ministack_down(); psp_process.down()"
-    subprocess.run([sys.executable, "-c", stop], cwd=ROOT, env=env, check=True, timeout=120)
-    if subprocess.run([sys.executable, "infra/stack.py", "up"], cwd=ROOT, env=env, check=False).returncode:
-        raise SystemExit("infra/stack.py up failed")
-
-
 @contextmanager
-def efi_stack(latency_ms: int) -> Iterator[None]:
+def efi_stack(latency_ms: int, back_to: str | None) -> Iterator[None]:
     """The stack's functions on the Efí adapter, the PSP answering after latency_ms and confirming
-    latency_ms after it accepts; the poller left out (webhooks are not lost here)."""
-    previous = (
-        (ROOT / ".stack" / "pix_provider").read_text().strip()
-        if (ROOT / ".stack" / "pix_provider").exists()
-        else "sandbox"
-    )
-    _restart(
-        {
-            "PIX_STACK_PROVIDER": "efi",
-            "PSP_LATENCY_MS": str(latency_ms),
-            "PSP_CONFIRM_DELAY_MS": str(latency_ms),
-            "POLL_AFTER_SECONDS": "3600",
-        }
+    latency_ms after it accepts; the poller left out (webhooks are not lost here). Afterwards the emulator
+    and the PSP restart on `back_to` with the PSP's own settings, or are left as they are (None)."""
+    stackctl.restart_in(
+        PROVIDER, PSP_LATENCY_MS=str(latency_ms), PSP_CONFIRM_DELAY_MS=str(latency_ms), POLL_AFTER_SECONDS="3600"
     )
     try:
         yield
     finally:
-        _restart({"PIX_STACK_PROVIDER": previous})
+        if back_to is not None:
+            stackctl.restart_in(back_to)
 
 
 def floor_seconds(sqs: Any, like_url: str, run_id: str, items: int, latency_s: float, timeout: float) -> float:
@@ -96,9 +78,10 @@ def _postmaster() -> int | None:
         return None
 
 
-def run(items: int = 10_000, latency_ms: int = 100, timeout: float = 900) -> dict[str, Any]:
+def run(items: int, latency_ms: int, timeout: float, back_to: str | None) -> dict[str, Any]:
+    """The figure; afterwards the stack restarts on `back_to` (None: left as it is, for restore to stop)."""
     run_id = new_run_id()
-    with efi_stack(latency_ms):
+    with efi_stack(latency_ms, back_to):
         stack = Stack.from_files()
         db = connect(stack.database_url)
         log(f"settle_latency: warm-up of 200 payouts through Efí at {latency_ms} ms a call")
@@ -127,6 +110,7 @@ def run(items: int = 10_000, latency_ms: int = 100, timeout: float = 900) -> dic
         log(f"settle_latency: floor {floor:.1f} s")
         db.close()
     return {
+        "provider": PROVIDER,
         "provider_latency_ms": latency_ms,
         "payouts": items,
         "seconds": round(seconds, 3),
@@ -145,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args(argv)
-    before = stackctl.ensure_up()
+    before = stackctl.found()  # efi_stack's restart starts whatever is not running
     try:
-        figure = run(args.items, args.latency_ms, args.timeout)
+        figure = run(args.items, args.latency_ms, args.timeout, back_to=stackctl.back_to(before))
     finally:
         stackctl.restore(before)
     latest = ROOT / "bench" / "results" / "latest.json"

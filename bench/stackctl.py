@@ -1,4 +1,5 @@
-"""Start the embedded stack when needed, put it back as it was, and pause/resume the settle mapping."""
+"""Start the embedded stack when needed in the provider a figure is measured on, put it back as it was, and
+pause/resume the settle mapping."""
 
 from __future__ import annotations
 
@@ -18,13 +19,48 @@ from .env import ROOT, STACK_DIR, client, endpoint
 STACK_SCRIPT = ROOT / "infra" / "stack.py"
 TEMPLATE = ROOT / "infra" / "template.json"
 CFN_STACK = "pix-payouts"
+# The bench's own choices for the stack: never the caller's, never the stack's default.
+MODE_VARIABLES = ("PIX_STACK_PROVIDER", "PSP_LATENCY_MS", "PSP_CONFIRM_DELAY_MS", "POLL_AFTER_SECONDS")
+# What the ingest, settle, end-to-end, read and webhooks figures are measured on, run after run: the
+# in-database sandbox (settle_latency measures the Efí adapter and the local PSP, bench/settle_latency.py).
+PROVIDER = "sandbox"
 
 
-def _stack(*args: str, quiet: bool = False) -> int:
+def mode_env(provider: str, **settings: str) -> dict[str, str]:
+    """This environment for `infra/stack.py up`: the provider named, these settings, none of the caller's
+    MODE_VARIABLES."""
+    env = {k: v for k, v in os.environ.items() if k not in MODE_VARIABLES}
+    env.update({"PIX_STACK_PROVIDER": provider, **settings})
+    return env
+
+
+def _stack(*args: str, quiet: bool = False, env: dict[str, str] | None = None) -> int:
     out = subprocess.DEVNULL if quiet else None
     return subprocess.run(
-        [sys.executable, str(STACK_SCRIPT), *args], cwd=ROOT, stdout=out, stderr=out, check=False, timeout=900
+        [sys.executable, str(STACK_SCRIPT), *args], cwd=ROOT, env=env, stdout=out, stderr=out, check=False, timeout=900
     ).returncode
+
+
+def recorded_provider() -> str | None:
+    """The provider the stack's functions were deployed with (.stack/pix_provider, written by every `up`)."""
+    try:
+        value = (STACK_DIR / "pix_provider").read_text().strip()
+    except OSError:
+        return None
+    return value or None
+
+
+def up_in(provider: str, **settings: str) -> None:
+    """`infra/stack.py up` with PIX_STACK_PROVIDER=provider: starts what is not running, deploys the provider."""
+    if _stack("up", env=mode_env(provider, **settings)) != 0:
+        raise SystemExit("infra/stack.py up failed")
+
+
+def restart_in(provider: str, **settings: str) -> None:
+    """The emulator and the PSP stopped, then `up` in that provider: the PSP restarts with these settings."""
+    stop = "from infra.stacklib import ministack, psp_process; ministack.ministack_down(); psp_process.down()"
+    subprocess.run([sys.executable, "-c", stop], cwd=ROOT, env=mode_env(provider), check=True, timeout=120)
+    up_in(provider, **settings)
 
 
 def ministack_running() -> bool:
@@ -47,24 +83,69 @@ def postgres_running() -> bool:
 class Before:
     ministack: bool
     postgres: bool
+    provider: str | None = None  # what the running stack's functions used; None when it was not running
 
 
-def ensure_up() -> Before:
-    """`infra/stack.py up` unless `status` says everything is healthy already."""
-    before = Before(ministack_running(), postgres_running())
-    if _stack("status", quiet=True) != 0:
-        print(f"[bench] stack not (fully) up on {endpoint()}: running infra/stack.py up", flush=True)
-        if _stack("up") != 0:
-            raise SystemExit("infra/stack.py up failed")
+def needs_up(wanted: str, healthy: bool, provider: str | None) -> bool:
+    """Whether ensure_up runs `up`: the stack is not (fully) healthy, or its functions use another provider."""
+    return not healthy or provider != wanted
+
+
+def restore_step(before: Before, provider_now: str | None) -> str:
+    """What restore does: "down" (the run started the emulator), "switch" (it found the stack on another
+    provider than it left it on), or "nothing"."""
+    if not before.ministack:
+        return "down"
+    if before.provider is not None and provider_now != before.provider:
+        return "switch"
+    return "nothing"
+
+
+def found() -> Before:
+    """The stack as it is now: what restore puts back (a running stack that recorded no provider runs the
+    stack's default)."""
+    running = ministack_running()
+    if not running:
+        return Before(False, postgres_running(), None)
+    sys.path.insert(0, str(ROOT))
+    from infra.stacklib.psp_process import DEFAULT_PROVIDER
+
+    return Before(True, postgres_running(), recorded_provider() or DEFAULT_PROVIDER)
+
+
+def back_to(before: Before | None) -> str | None:
+    """The provider a figure that restarts the stack (settle_latency) leaves it on: the one found running,
+    the bench's own when it was told to use the running stack (None: `--no-stack`), or none, when the run
+    started the stack and restore stops it anyway."""
+    if before is None:
+        return PROVIDER
+    return before.provider if before.ministack else None
+
+
+def ensure_up(provider: str = PROVIDER) -> Before:
+    """The stack healthy with its functions on `provider`: `infra/stack.py up` with PIX_STACK_PROVIDER=provider
+    unless `status` says it is healthy and it already runs that provider."""
+    before = found()
+    healthy = _stack("status", quiet=True) == 0
+    if needs_up(provider, healthy, before.provider):
+        state = "not (fully) up" if not healthy else f"on {before.provider}"
+        print(f"[bench] stack {state} on {endpoint()}: `up` with PIX_STACK_PROVIDER={provider}", flush=True)
+        up_in(provider)
     return before
 
 
 def restore(before: Before) -> None:
-    """Stop what ensure_up started: everything (`down`) if MiniStack was not running, else only Postgres."""
-    if not before.ministack:
+    """Put the stack back as ensure_up found it: everything stopped (`down`) if MiniStack was not running;
+    else on the provider it ran, and Postgres stopped if it was not running."""
+    step = restore_step(before, recorded_provider())
+    if step == "down":
         print("[bench] stopping the stack this run started", flush=True)
         _stack("down")
-    elif not before.postgres and postgres_running():
+        return
+    if step == "switch" and before.provider is not None:
+        print(f"[bench] putting the stack back on {before.provider}", flush=True)
+        up_in(before.provider)
+    if not before.postgres and postgres_running():
         sys.path.insert(0, str(ROOT))
         from infra.stacklib.postgres import pg_down
 

@@ -74,8 +74,8 @@ def _embedded(folder: Path, environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def _local_psp(folder: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """When the stack's functions pay through its local PSP (`PIX_STACK_PROVIDER=efi make up`), the same
-    provider for the command (poll, reconcile), unless the environment names a provider itself."""
+    """When the stack's functions pay through its local PSP (`make up`'s default; .stack/pix_provider says so),
+    the same provider for the command (poll, reconcile), unless the environment names a provider itself."""
     if environ.get("PIX_PROVIDER") or _read(folder / "pix_provider") != "efi":
         return {}
     psp = folder / "psp"

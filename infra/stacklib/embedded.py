@@ -88,7 +88,8 @@ def cmd_up(_args: argparse.Namespace | None = None) -> int:
     target = Target.embedded(parameters=parameters)
     database_url = pg_up()
     write(OUT_FILES["database_url"], database_url)
-    migrate(database_url, sandbox=True)  # the embedded stack runs the sandbox provider (or may, after a restart)
+    # The sandbox's tables too: `PIX_STACK_PROVIDER=sandbox make up` may switch the functions to it at any `up`.
+    migrate(database_url, sandbox=True)
     ministack_up()
     write(OUT_FILES["endpoint_url"], ENDPOINT)
     chalice_package(target.region)
@@ -212,7 +213,8 @@ def cmd_status(_args: argparse.Namespace | None = None) -> int:
         ok = ok and code == 200
     else:
         print(f"api        : {api_url or '-'}")
-    print(psp_process.status_line())
+    for line in psp_process.status_lines():
+        print(line)
     for name in STATUS_FILES:
         print(f"{name:11}: {read(OUT_FILES[name]) or '-'}")
     return 0 if ok else 3

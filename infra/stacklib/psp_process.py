@@ -1,13 +1,15 @@
 """The local Efí-compatible PSP as part of the embedded stack: started before the emulator, stopped with it.
 
-infra/stacklib/embedded.py only calls the hooks here (up, down, lambda_env, status_line). The PSP listens on
+infra/stacklib/embedded.py only calls the hooks here (up, down, lambda_env, status_lines). The PSP listens on
 127.0.0.1 at PIX_STACK_PORT + 1000 (PIX_STACK_PSP_PORT overrides), so its URL is known before the
 emulator starts, writes its base URL to .stack/psp_url and the client certificate, key, CA and
 credentials.json to .stack/psp/, and calls the deployed API's webhook route back through API Gateway.
 
-PIX_STACK_PROVIDER picks the functions' provider: "sandbox" (the default, the in-database provider the
-end-to-end tests' faults are written for) or "efi" (the Efí adapter against this PSP). `up` passes it to
-the functions as template parameters (infra/stacklib/parameters.py), with the PSP's URL, files and webhook secret.
+PIX_STACK_PROVIDER picks the functions' provider at every `up`: "efi" (the default: the Efí adapter against
+this PSP) or "sandbox" (the in-database provider, whose faults some end-to-end tests and the benchmark's settle
+figures are written for). `up` records the choice in .stack/pix_provider (`status`, `env` and the operator
+commands read it) and passes it to the functions as template parameters (infra/stacklib/parameters.py), with
+the PSP's URL, files and webhook secret.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from infra.stacklib.layout import HOST, PORT, ROOT, STACK_DIR
@@ -29,6 +31,8 @@ PID_FILE = STACK_DIR / "psp.pid"
 LOG_FILE = STACK_DIR / "psp.log"
 SECRET_FILE = PSP_DIR / "webhook_secret"
 PROVIDER_FILE = STACK_DIR / "pix_provider"  # what the running functions use (`up` writes it)
+PROVIDERS = ("efi", "sandbox")
+DEFAULT_PROVIDER = "efi"
 PAYER_KEY = "payer@pix-payouts.example"
 WEBHOOK_PATH = "/providers/efi/webhook"
 # The PSP's own settings the caller may set for the stack's PSP (infra/README.md lists them).
@@ -56,13 +60,24 @@ def base_url() -> str:
     return f"https://{HOST}:{port()}"
 
 
-def provider() -> str:
-    """The functions' provider: what `up` recorded, else PIX_STACK_PROVIDER (default sandbox)."""
-    recorded = PROVIDER_FILE.read_text().strip() if PROVIDER_FILE.exists() else ""
-    chosen = recorded or os.environ.get("PIX_STACK_PROVIDER", "sandbox")
-    if chosen not in ("sandbox", "efi"):
-        raise SystemExit(f"PIX_STACK_PROVIDER is 'sandbox' or 'efi', not {chosen!r}")
+def requested(environ: Mapping[str, str] | None = None) -> str:
+    """What `up` deploys: PIX_STACK_PROVIDER when set, else the default (efi), whatever was recorded before."""
+    env = os.environ if environ is None else environ
+    chosen = env.get("PIX_STACK_PROVIDER", "").strip() or DEFAULT_PROVIDER
+    if chosen not in PROVIDERS:
+        raise SystemExit(f"PIX_STACK_PROVIDER is 'efi' (the default) or 'sandbox', not {chosen!r}")
     return chosen
+
+
+def recorded() -> str | None:
+    """What the last `up` deployed (.stack/pix_provider), if any."""
+    value = PROVIDER_FILE.read_text().strip() if PROVIDER_FILE.exists() else ""
+    return value if value in PROVIDERS else None
+
+
+def provider() -> str:
+    """The functions' provider: what `up` recorded, else what `up` would deploy now."""
+    return recorded() or requested()
 
 
 def webhook_secret() -> str:
@@ -84,11 +99,15 @@ def webhook_url(api_url: str) -> str:
 
 def lambda_env() -> dict[str, str]:
     """What the functions need to reach this PSP (they read the files when they first call it)."""
-    env = {"EFI_WEBHOOK_SECRET": webhook_secret(), "POLL_AFTER_SECONDS": os.environ.get("POLL_AFTER_SECONDS", "30")}
-    if provider() == "efi":
+    env = {
+        "EFI_WEBHOOK_SECRET": webhook_secret(),
+        "POLL_AFTER_SECONDS": os.environ.get("POLL_AFTER_SECONDS", "30"),
+        # Named either way, so a PIX_PROVIDER left in the caller's environment cannot override the stack's choice.
+        "PIX_PROVIDER": provider(),
+    }
+    if env["PIX_PROVIDER"] == "efi":
         env.update(
             {
-                "PIX_PROVIDER": "efi",
                 "EFI_BASE_URL": base_url(),
                 "EFI_CERT_FILE": str(PSP_DIR / "client-cert.pem"),
                 "EFI_KEY_FILE": str(PSP_DIR / "client-key.pem"),
@@ -116,11 +135,28 @@ def _pid() -> int | None:
     return pid if b"infra.localpsp" in cmdline else None
 
 
+def choice_line(chosen: str, before: str | None, explicit: bool) -> str:
+    """`up`'s line about the provider: which one, whether by PIX_STACK_PROVIDER or by default, and a change."""
+    how = "PIX_STACK_PROVIDER" if explicit else "the default; PIX_STACK_PROVIDER=sandbox for the in-database sandbox"
+    change = f", was {before}" if before and before != chosen else ""
+    return f"provider: {chosen} ({how}{change})"
+
+
+def record_choice(log: Callable[[str], None] = print) -> str:
+    """The provider this `up` deploys, PIX_STACK_PROVIDER or else efi, written to .stack/pix_provider.
+
+    Written at every `up`, so an earlier choice (or a stack brought up under an earlier default) never
+    outlives an `up` that asks for another provider, or for none."""
+    chosen = requested()  # refuses an unknown name before anything starts
+    PROVIDER_FILE.parent.mkdir(parents=True, exist_ok=True)
+    log(choice_line(chosen, recorded(), bool(os.environ.get("PIX_STACK_PROVIDER", "").strip())))
+    PROVIDER_FILE.write_text(chosen + "\n")
+    return chosen
+
+
 def up(api_url: str, log: Callable[[str], None] = print) -> str:
-    """Start the PSP unless it runs, and record PIX_STACK_PROVIDER for the emulator started next."""
-    STACK_DIR.mkdir(parents=True, exist_ok=True)
-    PROVIDER_FILE.write_text(os.environ.get("PIX_STACK_PROVIDER", "sandbox") + "\n")
-    provider()  # refuses an unknown name
+    """Record the provider for the functions deployed next (record_choice), and start the PSP unless it runs."""
+    record_choice(log)
     pid = _pid()
     if pid is not None:
         log(f"psp: already running (pid {pid}) on {base_url()}")
@@ -185,7 +221,21 @@ def down(log: Callable[[str], None] = print) -> None:
     URL_FILE.unlink(missing_ok=True)
 
 
-def status_line() -> str:
+def status_lines() -> list[str]:
+    """`status`'s lines: the provider the functions use (and what the next `up` would change), the PSP."""
     pid = _pid()
     state = f"running (pid {pid}) on {base_url()}" if pid else "not running"
-    return f"psp        : {state}, functions use {provider()}"
+    explicit = bool(os.environ.get("PIX_STACK_PROVIDER", "").strip())
+    return [provider_line(recorded(), requested(), explicit), f"psp        : {state}"]
+
+
+def provider_line(deployed: str | None, next_up: str, explicit: bool) -> str:
+    """Which provider the deployed functions use, and the one the next `up` would deploy when it differs."""
+    how = "PIX_STACK_PROVIDER" if explicit else "the default"
+    if deployed is None:
+        return f"provider   : none deployed yet; `up` deploys {next_up} ({how})"
+    what = {"efi": "the Efí adapter through the local PSP", "sandbox": "the in-database sandbox"}[deployed]
+    line = f"provider   : {deployed} ({what})"
+    if next_up != deployed:
+        line += f"; the next `up` switches to {next_up} ({how})"
+    return line

@@ -1,8 +1,9 @@
 """The embedded stack paying through the Efí adapter and the local PSP: confirmations by webhook
 through API Gateway, by polling when webhooks are lost; every webhook duplicated and reordered.
 
-The module restarts the emulator and the PSP with PIX_STACK_PROVIDER=efi (about 5 s) and back to the
-default sandbox provider afterwards, so it runs with the other tests that restart parts of the stack.
+The stack's default provider is already efi; the module switches it to a PSP whose every webhook comes twice
+and late (`make down && PSP_WEBHOOK_MODE=duplicate ... make up`, tests/e2e/conftest.py), so it runs with the
+other tests that restart parts of the stack, and the next test that needs the default switches back.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,36 +23,29 @@ from chalicelib.adapters.efi import EfiCredentials, EfiProvider
 from chalicelib.domain.payout_status import PayoutEvent
 from chalicelib.domain.send_id import send_id_for
 from infra.stacklib import psp_process
-from tests.e2e.conftest import ROOT, STACK
+from tests.e2e.conftest import ROOT, STACK, StackMode
 from tests.integration.helpers import batch, item, seed_batch, unique
 
-pytestmark = [pytest.mark.e2e, pytest.mark.stack_faults]
+# On top of the default provider (efi): every webhook comes twice, each up to 300 ms late, so they arrive out
+# of order; the scheduled poller stays out of the way (the lost-webhook test polls by hand).
+DUPLICATED_WEBHOOKS = StackMode(
+    "efi, every webhook twice and late",
+    (
+        ("PSP_WEBHOOK_MODE", "duplicate"),
+        ("PSP_WEBHOOK_JITTER_MS", "300"),
+        ("PSP_CONFIRM_DELAY_MS", "200"),
+        ("POLL_AFTER_SECONDS", "3600"),
+    ),
+)
+pytestmark = [pytest.mark.e2e, pytest.mark.stack_faults, pytest.mark.stack_mode(DUPLICATED_WEBHOOKS)]
 DEADLINE = 90.0
-EFI_MODE = {
-    "PIX_STACK_PROVIDER": "efi",
-    # Every webhook comes twice, each up to 300 ms late: they arrive out of order.
-    "PSP_WEBHOOK_MODE": "duplicate",
-    "PSP_WEBHOOK_JITTER_MS": "300",
-    "PSP_CONFIRM_DELAY_MS": "200",
-    "POLL_AFTER_SECONDS": "3600",  # the scheduled poller stays out of the way; the lost-webhook test polls by hand
-}
-
-
-def _restart(extra: dict[str, str]) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in EFI_MODE}
-    env.update(extra)
-    stop = "from infra.stacklib import ministack, psp_process; ministack.ministack_down(); psp_process.down()"
-    subprocess.run([sys.executable, "-c", stop], cwd=ROOT, env=env, check=True, timeout=120)
-    subprocess.run([sys.executable, "infra/stack.py", "up"], cwd=ROOT, env=env, check=True, timeout=900)
 
 
 @pytest.fixture(scope="module")
-def efi_stack(stack: Any) -> Iterator[Any]:
-    _restart(EFI_MODE)
-    try:
-        yield stack
-    finally:
-        _restart({})
+def efi_stack(stack: Any, stack_modes: Any) -> Any:
+    stack_modes.ensure(DUPLICATED_WEBHOOKS)  # before psp_api reads the PSP's files, new at its every start
+    assert psp_process.recorded() == "efi"
+    return stack
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 
 Each test settles a batch, breaks a part of the stack mid-settle, brings it back with `infra/stack.py up`
 (what `make up` runs), waits until every payout is final, and checks the ledger. The figures (time to
-recover) are printed for the record, never asserted.
+recover) are printed for the record, never asserted. On the in-database sandbox provider, whose ledger
+table counts every transfer (`PIX_STACK_PROVIDER=sandbox`; the tests' `up` keeps it).
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ import psycopg2
 import pytest
 import requests
 
-from tests.e2e.conftest import ROOT, STACK
+from tests.e2e.conftest import ROOT, SANDBOX, STACK
 from tests.integration.helpers import batch, item, unique
 
 # They break shared parts of the stack: run after every other test (tests/e2e/conftest.py).
-pytestmark = [pytest.mark.e2e, pytest.mark.stack_faults]
+pytestmark = [pytest.mark.e2e, pytest.mark.stack_faults, pytest.mark.stack_mode(SANDBOX)]
 BATCH = 500
 KILL_BATCH = 4000
 FINAL_DEADLINE = 300.0

@@ -1,4 +1,8 @@
-"""The deployed service over HTTP: API Gateway -> Lambda -> PostgreSQL -> SQS -> settle Lambda."""
+"""The deployed service over HTTP: API Gateway -> Lambda -> PostgreSQL -> SQS -> settle Lambda.
+
+On the in-database sandbox provider (`PIX_STACK_PROVIDER=sandbox`): the module counts transfers in its ledger
+table and uses its faults by amount (transient counts, crashes of the worker's process before and after paying).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,11 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import ROOT
+from tests.e2e.conftest import ROOT, SANDBOX
 from tests.integration.helpers import batch, item, seed_batch, unique
 from tests.support import hostile_requests
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.stack_mode(SANDBOX)]
 SETTLE_DEADLINE = 60.0
 JSON = {"Content-Type": "application/json"}
 
@@ -202,7 +206,7 @@ def test_across_every_scenario_above_no_payout_was_paid_twice_or_lost(stack, db)
             " count(*) FILTER (WHERE p.status = 'Failed' AND t.n IS NOT NULL),"
             " count(*) FILTER (WHERE p.status IN ('Pending', 'Processing') AND p.created_at >= to_timestamp(%s)),"
             " count(*), count(*) FILTER (WHERE p.status = 'Completed')"
-            # The sandbox's own ledger: payouts settled through Efí (the stack in PIX_STACK_PROVIDER=efi mode:
+            # The sandbox's own ledger: payouts settled through Efí (the stack's default provider, and
             # test_efi_end_to_end.py, the settle_latency bench) are checked against the PSP's list there.
             " FROM payouts p LEFT JOIN t USING (payout_id) WHERE coalesce(p.provider, 'sandbox') = 'sandbox'",
             (stack.started_at,),

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import ROOT, Stack
+from tests.e2e.conftest import ROOT, SANDBOX, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -49,6 +49,7 @@ def test_up_with_the_same_settings_changes_nothing(stack: Stack) -> None:
 
 
 @pytest.mark.stack_faults  # changes the shared stack's settings (and puts them back): after every other test
+@pytest.mark.stack_mode(SANDBOX)  # a setting of the sandbox's: its fault table
 def test_a_setting_in_the_environment_of_make_up_reaches_the_functions(stack: Stack) -> None:
     assert settle(stack, 66601)["status"] == "Failed"  # the sandbox's AC03 by default
     try:

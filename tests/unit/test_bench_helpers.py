@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import floors, procs, results
+from bench import floors, procs, results, stackctl
 from bench.payloads import SANDBOX_MAGIC_AMOUNTS, amount_for, batch_body, new_run_id
 from bench.stats import per_thousand, percentile, ratio
 from chalicelib.domain.batch_request import MAX_ITEMS_PER_BATCH, parse_batch_request
@@ -165,3 +165,37 @@ def test_round_rows_keep_each_rounds_seconds_floor_and_ratio_rounded() -> None:
 
     rounds = [{"settle_seconds": 7.12345, "settle_floor_seconds": 3.98765, "settle_ratio": 1.786543}]
     assert round_rows(rounds, "settle") == [{"seconds": 7.123, "floor_seconds": 3.988, "ratio": 1.79}]
+
+
+def test_the_bench_measures_on_the_sandbox_whatever_the_stack_s_default() -> None:
+    assert stackctl.PROVIDER == "sandbox"
+    assert not stackctl.needs_up("sandbox", healthy=True, provider="sandbox")
+    assert stackctl.needs_up("sandbox", healthy=True, provider="efi")  # the stack's default: switched for the run
+    assert stackctl.needs_up("sandbox", healthy=False, provider="sandbox")
+    assert stackctl.needs_up("sandbox", healthy=False, provider=None)
+
+
+def test_restore_puts_back_the_provider_it_found_or_stops_what_it_started() -> None:
+    found_efi = stackctl.Before(ministack=True, postgres=True, provider="efi")
+    assert stackctl.restore_step(found_efi, "sandbox") == "switch"
+    assert stackctl.restore_step(found_efi, "efi") == "nothing"  # settle_latency already restarted it on efi
+    assert stackctl.restore_step(stackctl.Before(True, True, "sandbox"), "sandbox") == "nothing"
+    assert stackctl.restore_step(stackctl.Before(False, False, None), "sandbox") == "down"
+
+
+def test_settle_latency_leaves_the_stack_on_what_was_found_or_on_nothing_when_restore_stops_it() -> None:
+    assert stackctl.back_to(stackctl.Before(True, True, "efi")) == "efi"
+    assert stackctl.back_to(stackctl.Before(True, True, "sandbox")) == "sandbox"
+    assert stackctl.back_to(stackctl.Before(False, True, None)) is None
+    assert stackctl.back_to(None) == "sandbox"  # --no-stack: the running stack, which had to be on the sandbox
+
+
+def test_the_stack_is_brought_up_with_the_bench_s_own_mode_not_the_caller_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIX_STACK_PROVIDER", "efi")
+    monkeypatch.setenv("PSP_LATENCY_MS", "900")
+    monkeypatch.setenv("SANDBOX_PIX_RULES", "none")  # a setting of the caller's, passed on as `make up` would
+    env = stackctl.mode_env("sandbox")
+    assert env["PIX_STACK_PROVIDER"] == "sandbox" and "PSP_LATENCY_MS" not in env
+    assert env["SANDBOX_PIX_RULES"] == "none"
+    efi = stackctl.mode_env("efi", PSP_LATENCY_MS="100")
+    assert (efi["PIX_STACK_PROVIDER"], efi["PSP_LATENCY_MS"]) == ("efi", "100")
