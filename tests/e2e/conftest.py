@@ -233,3 +233,18 @@ def db(stack: Stack) -> Iterator[psycopg2.extensions.connection]:
     conn.autocommit = True
     yield conn
     conn.close()
+
+
+def local_psp_client() -> Any:
+    """An Efí client of the stack's local PSP, as its functions reach it (.stack/psp_url, .stack/psp/); close it."""
+    from chalicelib.adapters.efi import EfiCredentials, EfiProvider
+    from infra.stacklib import psp_process
+
+    folder = STACK / "psp"
+    credentials = EfiCredentials.from_files(
+        str(folder / "client-cert.pem"),
+        str(folder / "client-key.pem"),
+        str(folder / "credentials.json"),
+        str(folder / "ca.pem"),
+    )
+    return EfiProvider((STACK / "psp_url").read_text().strip(), credentials, psp_process.PAYER_KEY)

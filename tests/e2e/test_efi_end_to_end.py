@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.efi import EfiCredentials, EfiProvider
+from chalicelib.adapters.efi import EfiProvider
 from chalicelib.domain.payout_status import PayoutEvent
 from chalicelib.domain.send_id import send_id_for
 from infra.stacklib import psp_process
-from tests.e2e.conftest import ROOT, STACK, StackMode
+from tests.e2e.conftest import ROOT, STACK, StackMode, local_psp_client
 from tests.integration.helpers import batch, item, seed_batch, unique
 
 # On top of the default provider (efi): every webhook comes twice, each up to 300 ms late, so they arrive out
@@ -51,14 +51,7 @@ def efi_stack(stack: Any, stack_modes: Any) -> Any:
 @pytest.fixture(scope="module")
 def psp_api(efi_stack: Any) -> Iterator[EfiProvider]:
     """The PSP's own API, as the stack's functions reach it (.stack/psp_url, .stack/psp/)."""
-    folder = STACK / "psp"
-    credentials = EfiCredentials.from_files(
-        str(folder / "client-cert.pem"),
-        str(folder / "client-key.pem"),
-        str(folder / "credentials.json"),
-        str(folder / "ca.pem"),
-    )
-    client = EfiProvider((STACK / "psp_url").read_text().strip(), credentials, psp_process.PAYER_KEY)
+    client: EfiProvider = local_psp_client()
     yield client
     client.close()
 

@@ -14,10 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.adapters.efi import EfiCredentials, EfiProvider
 from chalicelib.domain.send_id import send_id_for
-from infra.stacklib import psp_process
-from tests.e2e.conftest import DEFAULT, PORT, ROOT, SANDBOX, STACK, Stack
+from tests.e2e.conftest import DEFAULT, PORT, ROOT, SANDBOX, STACK, Stack, local_psp_client
 
 pytestmark = pytest.mark.e2e
 README = (ROOT / "README.md").read_text(encoding="utf-8") + (ROOT / "infra" / "README.md").read_text(encoding="utf-8")
@@ -76,14 +74,7 @@ def paid_through_the_local_psp(stack: Stack, batch_ids: list[str]) -> None:
     """The quick start's payouts went through the stack's default provider: the Efí adapter and the local PSP,
     which knows each send under the payout's idEnvio, with the end-to-end id it assigned (the payout shows it
     as provider.end_to_end_id, next to the one the service made for it)."""
-    folder = STACK / "psp"
-    credentials = EfiCredentials.from_files(
-        str(folder / "client-cert.pem"),
-        str(folder / "client-key.pem"),
-        str(folder / "credentials.json"),
-        str(folder / "ca.pem"),
-    )
-    psp = EfiProvider((STACK / "psp_url").read_text().strip(), credentials, psp_process.PAYER_KEY)
+    psp = local_psp_client()
     checked = 0
     try:
         for batch_id in batch_ids:
