@@ -102,7 +102,7 @@ def _delay(record: SQSRecord, seconds: int) -> None:
 
 
 def _comebacks(record: SQSRecord, message: PayoutMessage) -> int:
-    return int(record.attributes.approximate_receive_count) + message.retries
+    return message.comebacks(int(record.attributes.approximate_receive_count))
 
 
 def _handle_dead_letter(record: SQSRecord) -> str:

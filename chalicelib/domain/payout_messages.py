@@ -31,6 +31,10 @@ class PayoutMessage:
     def is_group(self) -> bool:
         return len(self.payout_ids) > 1
 
+    def comebacks(self, receive_count: int) -> int:
+        """How often its payouts' messages came back: this message's receives plus those it continues."""
+        return receive_count + self.retries
+
 
 def encode(payout_ids: Sequence[str], retries: int = 0) -> str:
     """One payout as `{"payout_id"}` (what every sender wrote before groups), several as `{"payout_ids"}`."""

@@ -48,7 +48,7 @@ class Received:
     @property
     def comebacks(self) -> int:
         """How often its payouts' messages came back: this one's receives plus those it continues."""
-        return self.receive_count + self.message.retries
+        return self.message.comebacks(self.receive_count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,6 @@ class Later:
     """Come back after these seconds (the provider's retry, a held lock)."""
 
     seconds: int
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +167,7 @@ def _settle(
             verdicts[payout_id] = DONE
         else:
             logger.info("payout locked by another worker", extra={"payout_id": payout_id})
-            verdicts[payout_id] = Later(policy.in_progress_retry_seconds, "locked")
+            verdicts[payout_id] = Later(policy.in_progress_retry_seconds)
     if not acquired:
         return verdicts
     try:
@@ -203,7 +202,7 @@ def _settle(
         if isinstance(outcome, RetryLater):
             wait = backoff_seconds(outcome.failures, policy.retry_base_seconds, policy.retry_max_seconds)
             # Retry-After is the provider's own word on when to come back: never earlier.
-            verdicts[payout_id] = Later(max(wait, math.ceil(outcome.retry_after or 0)), "provider")
+            verdicts[payout_id] = Later(max(wait, math.ceil(outcome.retry_after or 0)))
         else:
             fault = OurFault(repr(outcome))
             verdicts[payout_id] = fault
